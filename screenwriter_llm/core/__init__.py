@@ -1,0 +1,1 @@
+"""Pure-Python core of Screenwriter LLM: no module in this package imports ``bpy``."""
