@@ -1,0 +1,263 @@
+"""Background jobs: one worker thread per request, events on a queue, cancellation, and the drain
+that the main-thread pump calls.
+
+Never imports ``bpy``: the worker gets a plain :class:`~.llm.LLMRequest` snapshot and gives back
+events; only the main thread writes Blender data (DESIGN.md, "Data flows one way").
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import errors
+from .llm import Cancelled, Event, Failed, Finished, LLMRequest, TextDelta, Thinking, Usage, close_stream, stream_completion
+
+THREAD_NAME_PREFIX = "screenwriter-job-"
+_ids = itertools.count(1)
+
+Outcome = Finished | Failed | Cancelled
+StreamFn = Callable[[LLMRequest, threading.Event, Callable[[Any], None]], Iterator[Event]]
+
+
+@dataclass
+class Batch:
+    """What one drain of a job's queue produced, coalesced for a single write.
+
+    ``text`` is every text delta joined in order; ``deltas`` how many there were; ``outcome`` is set
+    once the job has ended and everything before it was drained.
+    """
+
+    text: str = ""
+    deltas: int = 0
+    thinking: bool = False
+    usage: Usage | None = None
+    outcome: Outcome | None = None
+
+
+@dataclass
+class Job:
+    """One request to a model, run on a daemon worker thread named ``screenwriter-job-<n>``.
+
+    The owner calls :meth:`start`, then :meth:`drain` on the main thread until :attr:`outcome` is set.
+    :meth:`cancel` may be called from any thread. Timing fields are ``time.monotonic()`` seconds.
+    ``label`` and ``target`` are free-form (the bpy layer uses them for the source and output Text).
+    """
+
+    request: LLMRequest
+    label: str = ""
+    target: str = ""
+    stream_fn: StreamFn = stream_completion
+    id: int = field(default_factory=lambda: next(_ids))
+    events: queue.Queue[Event] = field(default_factory=queue.Queue, repr=False)
+    started_at: float | None = None
+    first_token_at: float | None = None
+    ended_at: float | None = None
+    deltas_received: int = 0
+    chars_received: int = 0
+    thinking: bool = False
+    usage: Usage | None = None
+    outcome: Outcome | None = None
+    answered_by: str = ""
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _cancel_reason: str = ""
+    _thread: threading.Thread | None = field(default=None, repr=False)
+    _response: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # --- worker side ---------------------------------------------------------------------------
+
+    def start(self) -> Job:
+        """Start the worker thread; returns self. Never blocks."""
+        self.started_at = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"{THREAD_NAME_PREFIX}{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _remember_response(self, response: Any) -> None:
+        with self._lock:
+            self._response = response
+            cancelled = self._cancel.is_set()
+        if cancelled:
+            close_stream(response)
+
+    def _run(self) -> None:
+        try:
+            for event in self.stream_fn(self.request, self._cancel, self._remember_response):
+                if self._cancel.is_set():
+                    break
+                self.events.put(event)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes an event the user can read
+            if not self._cancel.is_set():
+                message, kind = errors.describe_exception(exc, self.request.model, self.request.api_base)
+                self.events.put(Failed(message, kind))
+        finally:
+            if self._cancel.is_set():
+                # The read error caused by closing the stream is expected and ignored (DESIGN.md).
+                self.events.put(Cancelled(self._cancel_reason or "Cancelled"))
+            with self._lock:
+                self._response = None
+
+    # --- any thread ----------------------------------------------------------------------------
+
+    def cancel(self, reason: str = "Cancelled") -> None:
+        """Ask the job to stop: sets the flag and closes the HTTP stream so the provider stops too.
+        Idempotent; returns at once (use :meth:`join` to wait)."""
+        with self._lock:
+            if self._cancel.is_set():
+                return
+            self._cancel_reason = reason
+            self._cancel.set()
+            response = self._response
+        if response is not None:
+            close_stream(response)
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._cancel.is_set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the worker thread; True when it has ended."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def worker_alive(self) -> bool:
+        """True while the worker thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # --- main thread ---------------------------------------------------------------------------
+
+    def wait_for_event(self, timeout: float) -> None:
+        """Block up to ``timeout`` seconds until an event is queued (the synchronous pump driver uses
+        this instead of sleeping). The event stays queued for :meth:`drain`."""
+        if not self.events.empty():
+            return
+        try:
+            event = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        # Put it back at the front: queue.Queue has no peek, so re-queue through the internal deque.
+        with self.events.mutex:
+            self.events.queue.appendleft(event)
+            self.events.not_empty.notify()
+
+    def drain(self, max_events: int = 100_000) -> Batch:
+        """Take every queued event (up to ``max_events``) and coalesce them into one :class:`Batch`.
+
+        Updates the job's counters and timing. Call from the main thread (the pump).
+        """
+        batch = Batch()
+        pieces: list[str] = []
+        for _ in range(max_events):
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(event, TextDelta):
+                if self.first_token_at is None:
+                    self.first_token_at = time.monotonic()
+                pieces.append(event.text)
+                batch.deltas += 1
+            elif isinstance(event, Thinking):
+                batch.thinking = self.thinking = True
+            elif isinstance(event, Usage):
+                batch.usage = self.usage = event
+            elif isinstance(event, (Finished, Failed, Cancelled)):
+                if isinstance(event, Finished):
+                    self.answered_by = event.model
+                batch.outcome = self.outcome = event
+                self.ended_at = time.monotonic()
+                break
+        batch.text = "".join(pieces)
+        self.deltas_received += batch.deltas
+        self.chars_received += len(batch.text)
+        return batch
+
+    # --- presentation --------------------------------------------------------------------------
+
+    @property
+    def time_to_first_token(self) -> float | None:
+        """Seconds from start to the first text delta, or None before it."""
+        if self.first_token_at is None or self.started_at is None:
+            return None
+        return self.first_token_at - self.started_at
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end (or to now while running)."""
+        if self.started_at is None:
+            return 0.0
+        return (self.ended_at or time.monotonic()) - self.started_at
+
+    def status_line(self) -> str:
+        """One line for the sidebar and the status bar: waiting / thinking… / streaming N tokens /
+        done with tokens in and out, time to first token and duration / the error and what to do."""
+        outcome = self.outcome
+        if outcome is None:
+            if self.cancel_requested:
+                return "Cancelling…"
+            if self.deltas_received:
+                return f"Streaming… {self.deltas_received} tokens"
+            if self.thinking:
+                return "Thinking…"
+            return f"Waiting for {self.request.model}…"
+        if isinstance(outcome, Failed):
+            return f"Error: {outcome.message}"
+        if isinstance(outcome, Cancelled):
+            return f"{outcome.reason}: kept {self.deltas_received} tokens already written"
+        parts = []
+        if self.usage:
+            parts.append(f"{self.usage.prompt_tokens} in / {self.usage.completion_tokens} out tokens")
+        else:
+            parts.append(f"{self.deltas_received} tokens")
+        ttft = self.time_to_first_token
+        if ttft is not None:
+            parts.append(f"first token {ttft:.2f} s")
+        parts.append(f"{self.duration:.1f} s")
+        if outcome.finish_reason == "length":
+            parts.append("stopped at Max Tokens")
+        return "Done: " + ", ".join(parts)
+
+
+class JobRegistry:
+    """The running jobs of the add-on, keyed by job id. Main thread only."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[int, Job] = {}
+
+    def add(self, job: Job) -> Job:
+        """Track ``job`` until :meth:`discard`."""
+        self._jobs[job.id] = job
+        return job
+
+    def discard(self, job: Job) -> None:
+        """Stop tracking ``job`` (after its outcome was handled)."""
+        self._jobs.pop(job.id, None)
+
+    def jobs(self) -> list[Job]:
+        """The tracked jobs, oldest first."""
+        return list(self._jobs.values())
+
+    def for_target(self, target: str) -> Job | None:
+        """The tracked job writing into ``target``, if any."""
+        return next((j for j in self._jobs.values() if j.target == target), None)
+
+    def cancel_all(self, reason: str, join_timeout: float = 2.0) -> list[Job]:
+        """Cancel every job, wait for their workers within one shared deadline of ``join_timeout``
+        seconds, and return the jobs whose workers are still alive after it (normally none)."""
+        jobs = self.jobs()
+        for job in jobs:
+            job.cancel(reason)
+        deadline = time.monotonic() + join_timeout
+        for job in jobs:
+            job.join(max(0.0, deadline - time.monotonic()))
+        return [j for j in jobs if j.worker_alive]

@@ -1,0 +1,84 @@
+"""The one gate every network path goes through: Blender's online-access setting, loopback allowed.
+
+Blender's rule for extensions: when *Preferences > System > Network > Allow Online Access* is off
+(``bpy.app.online_access`` is False), an add-on must not go online. Local models on this machine
+(loopback endpoints) stay allowed. The caller passes the flag in; this module never imports bpy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from urllib.parse import urlsplit
+
+#: Default local endpoints of LiteLLM providers that run on this machine, keyed by the model prefix,
+#: with the environment variable LiteLLM reads to override each (LiteLLM docs, "Providers").
+LOCAL_PROVIDER_DEFAULTS: dict[str, tuple[str, str]] = {
+    "ollama": ("OLLAMA_API_BASE", "http://localhost:11434"),
+    "ollama_chat": ("OLLAMA_API_BASE", "http://localhost:11434"),
+    "lm_studio": ("LM_STUDIO_API_BASE", "http://localhost:1234/v1"),
+}
+
+ONLINE_ACCESS_OFF_MESSAGE = (
+    "Online access is off, so Screenwriter LLM will not contact {host}. Turn on Edit > Preferences > "
+    "System > Network > Allow Online Access, or point the model at a local server (localhost) such as "
+    "Ollama or LM Studio."
+)
+
+
+class OnlineAccessDisabled(PermissionError):
+    """Raised when a request would leave this machine while Blender's online access is off."""
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1). Names other than
+    ``localhost`` are not resolved (resolving would itself be network traffic) and count as remote."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_for(model: str, api_base: str | None) -> str | None:
+    """The base URL a request for ``model`` goes to, or None when it is the provider's public
+    default (a remote host, e.g. api.openai.com). ``api_base`` wins when set."""
+    if api_base:
+        return api_base
+    prefix = model.split("/", 1)[0] if "/" in model else ""
+    if prefix in LOCAL_PROVIDER_DEFAULTS:
+        env_var, default = LOCAL_PROVIDER_DEFAULTS[prefix]
+        return os.environ.get(env_var) or default
+    return None
+
+
+def describe_host(model: str, api_base: str | None) -> str:
+    """A short name of where the request goes, for messages: a host name or "the <provider> service"."""
+    url = endpoint_for(model, api_base)
+    if url:
+        return urlsplit(url if "//" in url else "//" + url).hostname or url
+    provider = model.split("/", 1)[0] if "/" in model else "model provider"
+    return f"the {provider} service"
+
+
+def is_loopback_endpoint(model: str, api_base: str | None) -> bool:
+    """True when the request for ``model`` (at ``api_base``) stays on this machine."""
+    url = endpoint_for(model, api_base)
+    if not url:
+        return False
+    return is_loopback_host(urlsplit(url if "//" in url else "//" + url).hostname)
+
+
+def check_online_access(model: str, api_base: str | None, online_access: bool, offline_mock: bool = False) -> None:
+    """Refuse a request that would go online while online access is off.
+
+    ``offline_mock`` is True for LiteLLM mock responses, which never open a socket.
+    Raises :class:`OnlineAccessDisabled` with a message that names the preference to change.
+    """
+    if online_access or offline_mock or is_loopback_endpoint(model, api_base):
+        return
+    raise OnlineAccessDisabled(ONLINE_ACCESS_OFF_MESSAGE.format(host=describe_host(model, api_base)))

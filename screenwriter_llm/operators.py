@@ -1,0 +1,352 @@
+"""Operators: Analyze Scene, Cancel, Go to Scene. Thin: they snapshot settings on the main thread,
+hand a :class:`~.core.jobs.Job` to the pump, and report."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import PurePath
+
+import bpy
+from bpy.props import IntProperty, StringProperty
+from bpy.types import Context, Event, Operator
+
+from . import pump
+from .core import errors, fountain, netgate, prompts
+from .core.jobs import Job
+from .core.llm import Failed, Finished, LLMRequest
+from .props import preferences
+
+tip_ = bpy.app.translations.pgettext_tip
+
+#: Blender limits ID names to 63 bytes before 5.0 (MAX_ID_NAME - 3); stay within it everywhere.
+MAX_NAME_BYTES = 63
+#: Placeholder key for OpenAI-compatible servers on this machine, which need none but whose SDK
+#: refuses to start without one. Never sent anywhere but loopback.
+LOCAL_PLACEHOLDER_KEY = "sk-local-no-key-needed"
+
+_parse_cache: dict[str, tuple[int, fountain.Screenplay]] = {}
+
+
+def screenplay_of(text: bpy.types.Text) -> fountain.Screenplay:
+    """The parsed screenplay of ``text``, cached by name and content (panels call this on draw)."""
+    content = text.as_string()
+    key = hash(content)
+    cached = _parse_cache.get(text.name)
+    if cached is None or cached[0] != key:
+        cached = (key, fountain.parse(content))
+        _parse_cache[text.name] = cached
+    return cached[1]
+
+
+def _clip_name(name: str) -> str:
+    while len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        name = name[:-1]
+    return name
+
+
+def default_output_name(source: str, scene_number: int) -> str:
+    """``"<script stem> - Scene N Analysis"``, shortened to fit Blender's ID-name limit."""
+    suffix = f" - Scene {scene_number} Analysis"
+    stem = PurePath(source).stem if source.lower().endswith((".fountain", ".txt", ".spmd")) else source
+    while len((stem + suffix).encode("utf-8")) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return stem + suffix
+
+
+def source_text(context: Context, name: str) -> bpy.types.Text | None:
+    """The screenplay Text: by ``name``, else the Text in the active Text Editor, else the only Text."""
+    if name:
+        return bpy.data.texts.get(name)
+    space = getattr(context, "space_data", None)
+    if space is not None and space.type == "TEXT_EDITOR" and space.text is not None:
+        return space.text
+    if len(bpy.data.texts) == 1:
+        return bpy.data.texts[0]
+    return None
+
+
+class PrepareError(Exception):
+    """A request cannot start; the message says why and what to do."""
+
+
+def _api_key(model: str, api_base: str | None, offline_mock: bool) -> str | None:
+    """The key to pass explicitly, or None to let LiteLLM read the provider's environment variable.
+    Raises :class:`PrepareError` when a remote provider needs a key and none is set."""
+    env = errors.key_env_var(model)
+    if offline_mock or os.environ.get(env):
+        return None
+    if netgate.is_loopback_endpoint(model, api_base):
+        return LOCAL_PLACEHOLDER_KEY if model.split("/", 1)[0] in ("openai", "") or "/" not in model else None
+    if api_base or model.split("/", 1)[0] not in errors.PROVIDER_KEY_ENV:
+        return None  # a proxy or a provider with other credentials: let LiteLLM decide
+    raise PrepareError(
+        f"No API key for {model}: set the {env} environment variable before starting Blender, "
+        "or choose a local model (for example ollama_chat/llama3.1)."
+    )
+
+
+def prepare_output(name: str, source: bpy.types.Text) -> bpy.types.Text:
+    """The output Text ``name``, created or emptied for a new answer.
+
+    An earlier answer in it is kept as ``"<name> (previous)"``. Refuses (``PrepareError``) to write into
+    the screenplay itself, into a Text the add-on did not create, or into one a job is writing.
+    """
+    existing = bpy.data.texts.get(name)
+    if existing is None:
+        text = bpy.data.texts.new(name)
+        text[pump.OUTPUT_MARKER] = True
+        return text
+    if existing == source:
+        raise PrepareError(f"The output Text '{name}' is the screenplay itself; choose another output name.")
+    if not existing.get(pump.OUTPUT_MARKER):
+        raise PrepareError(
+            f"A Text named '{name}' already exists and was not written by Screenwriter LLM; "
+            "choose another output name or rename that Text."
+        )
+    if pump.REGISTRY.for_target(name) is not None:
+        raise PrepareError(f"An analysis is already streaming into '{name}'; cancel it first.")
+    if existing.as_string().strip():
+        previous_name = _clip_name(f"{name} (previous)")
+        old = bpy.data.texts.get(previous_name)
+        if old is not None and old.get(pump.OUTPUT_MARKER):
+            bpy.data.texts.remove(old)
+        keep = existing.copy()
+        keep.name = previous_name
+    existing.clear()
+    return existing
+
+
+class SCREENWRITER_OT_analyze_scene(Operator):
+    """Stream a language model's craft-level analysis of one scene into a Text"""
+
+    bl_idname = "screenwriter.analyze_scene"
+    bl_label = "Analyze Scene"
+    bl_options = {"REGISTER"}
+
+    text: StringProperty(  # type: ignore[valid-type]
+        name="Screenplay",
+        description="Name of the Text holding the screenplay (empty: the Text in the active editor)",
+        options={"SKIP_SAVE"},
+    )
+    scene: IntProperty(  # type: ignore[valid-type]
+        name="Scene",
+        description="Scene number, counted from 1 (0: the scene under the cursor)",
+        min=0,
+        options={"SKIP_SAVE"},
+    )
+    output: StringProperty(  # type: ignore[valid-type]
+        name="Output",
+        description="Name of the Text to write the analysis into (empty: '<script> - Scene N Analysis')",
+        options={"SKIP_SAVE"},
+    )
+    mock_response: StringProperty(  # type: ignore[valid-type]
+        name="Mock Response",
+        description="For scripts and demos: LiteLLM answers with this text instead of calling a provider",
+        options={"SKIP_SAVE", "HIDDEN"},
+    )
+
+    _job: Job | None = None
+    _timer: bpy.types.Timer | None = None
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        if not bpy.data.texts:
+            cls.poll_message_set("Open a screenplay in the Text Editor first")
+            return False
+        return True
+
+    def _start(self, context: Context) -> Job | None:
+        """Build the request on the main thread and start the job; report and return None on error."""
+        try:
+            job = self._make_job(context)
+        except PrepareError as exc:
+            self.report({"ERROR"}, str(exc))
+            return None
+        pump.start(job)
+        return job
+
+    def _make_job(self, context: Context) -> Job:
+        source = source_text(context, self.text)
+        if source is None:
+            raise PrepareError(
+                f"No Text named '{self.text}'." if self.text else "Open a screenplay in the Text Editor first."
+            )
+        screenplay = screenplay_of(source)
+        if not screenplay.scenes:
+            raise PrepareError(
+                f"No scene headings found in '{source.name}'. A scene heading starts with INT. or EXT. "
+                "(or '.' to force one) and stands alone between blank lines."
+            )
+        if self.scene:
+            if self.scene > len(screenplay.scenes):
+                raise PrepareError(
+                    f"'{source.name}' has {len(screenplay.scenes)} scenes; there is no scene {self.scene}."
+                )
+            scene = screenplay.scenes[self.scene - 1]
+        else:
+            scene = screenplay.scene_at_line(source.current_line_index) or screenplay.scenes[0]
+
+        settings = context.scene.screenwriter  # type: ignore[attr-defined]
+        prefs = preferences(context)
+        api_base = (prefs.api_base.strip() if prefs else "") or None
+        model = settings.model.strip()
+        if not model:
+            raise PrepareError("Set a model in the Screenwriter sidebar (for example openai/gpt-4o-mini).")
+        offline_mock = bool(self.mock_response)
+        try:
+            netgate.check_online_access(model, api_base, bpy.app.online_access, offline_mock)
+        except netgate.OnlineAccessDisabled as exc:
+            raise PrepareError(str(exc)) from exc
+        api_key = _api_key(model, api_base, offline_mock)
+
+        title = screenplay.title or PurePath(source.name).stem
+        output_name = self.output or default_output_name(source.name, scene.number)
+        request = LLMRequest(
+            model=model,
+            messages=prompts.scene_analysis_messages(screenplay, scene, title),
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            stream=settings.stream,
+            api_base=api_base,
+            api_key=api_key,
+            mock_response=self.mock_response or None,
+        )
+        output = prepare_output(output_name, source)
+        self.output = output.name
+        self.report({"INFO"}, tip_("Analysing scene {} ({}) into '{}'").format(scene.number, scene.heading, output.name))
+        return Job(request=request, label=source.name, target=output.name)
+
+    def _report_outcome(self, job: Job) -> set[str]:
+        line = job.status_line()
+        if isinstance(job.outcome, Finished):
+            model = job.answered_by or job.request.model
+            self.report({"INFO"}, tip_("'{}' written by {}. {}").format(job.target, model, line))
+            return {"FINISHED"}
+        if isinstance(job.outcome, Failed):
+            self.report({"ERROR"}, line)
+            return {"CANCELLED"}
+        self.report({"WARNING"}, line)
+        return {"CANCELLED"}
+
+    def execute(self, context: Context) -> set[str]:
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        if bpy.app.background:
+            # Timers never fire in background mode: drive the same pump synchronously (DESIGN.md).
+            pump.run_until_done(job)
+            return self._report_outcome(job)
+        return {"FINISHED"}  # in a window the timer pump streams on; the sidebar shows progress
+
+    def invoke(self, context: Context, event: Event) -> set[str]:
+        if bpy.app.background:
+            return self.execute(context)
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        self._job = job
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.2, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def _over_text_editor(self, context: Context, event: Event) -> bool:
+        screen = context.window.screen if context.window else None
+        for area in screen.areas if screen else ():
+            if area.type == "TEXT_EDITOR" and (
+                area.x <= event.mouse_x < area.x + area.width and area.y <= event.mouse_y < area.y + area.height
+            ):
+                return True
+        return False
+
+    def modal(self, context: Context, event: Event) -> set[str]:
+        job = self._job
+        if job is None:
+            return {"CANCELLED"}
+        # ESC cancels only over a Text Editor, so ESC elsewhere (ending a transform in the 3D view)
+        # keeps its usual meaning and the analysis goes on.
+        if event.type == "ESC" and event.value == "PRESS" and self._over_text_editor(context, event):
+            job.cancel("Cancelled")
+            return {"RUNNING_MODAL"}
+        if job.outcome is not None or pump.REGISTRY.for_target(job.target) is not job:
+            if job.outcome is None:  # dropped by a file load or add-on disable
+                job.cancel("Cancelled")
+            self._finish(context)
+            return self._report_outcome(job)
+        return {"PASS_THROUGH"}
+
+    def _finish(self, context: Context) -> None:
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+
+    def cancel(self, context: Context) -> None:
+        """Blender ends the modal operator (for example the window closes): stop the job too."""
+        if self._job is not None:
+            self._job.cancel("Cancelled")
+        self._finish(context)
+
+
+class SCREENWRITER_OT_cancel(Operator):
+    """Stop the running analysis; the text that already arrived stays"""
+
+    bl_idname = "screenwriter.cancel"
+    bl_label = "Cancel Analysis"
+    bl_options = {"REGISTER"}
+
+    output: StringProperty(  # type: ignore[valid-type]
+        name="Output",
+        description="Output Text of the analysis to stop (empty: every running analysis)",
+        options={"SKIP_SAVE"},
+    )
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        if not pump.REGISTRY.jobs():
+            cls.poll_message_set("No analysis is running")
+            return False
+        return True
+
+    def execute(self, context: Context) -> set[str]:
+        jobs = [pump.REGISTRY.for_target(self.output)] if self.output else pump.REGISTRY.jobs()
+        jobs = [j for j in jobs if j is not None]
+        if not jobs:
+            self.report({"WARNING"}, tip_("No analysis is streaming into '{}'").format(self.output))
+            return {"CANCELLED"}
+        for job in jobs:
+            job.cancel("Cancelled")
+        if bpy.app.background:
+            deadline = time.monotonic() + 2.0
+            for job in jobs:
+                job.join(max(0.0, deadline - time.monotonic()))
+                pump.pump_job(job)
+        self.report({"INFO"}, tip_("Cancelled {} analysis(es); the text already written stays").format(len(jobs)))
+        return {"FINISHED"}
+
+
+class SCREENWRITER_OT_goto_scene(Operator):
+    """Move the Text Editor's cursor to this scene heading"""
+
+    bl_idname = "screenwriter.goto_scene"
+    bl_label = "Go to Scene"
+    bl_options = {"REGISTER"}
+
+    text: StringProperty(options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
+    line: IntProperty(min=0, options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> set[str]:
+        text = bpy.data.texts.get(self.text)
+        if text is None:
+            self.report({"ERROR"}, tip_("No Text named '{}'").format(self.text))
+            return {"CANCELLED"}
+        text.cursor_set(min(self.line, len(text.lines) - 1), character=0)
+        space = getattr(context, "space_data", None)
+        if space is not None and space.type == "TEXT_EDITOR":
+            space.text = text
+            space.top = max(0, self.line - 3)
+        return {"FINISHED"}
+
+
+classes = (SCREENWRITER_OT_analyze_scene, SCREENWRITER_OT_cancel, SCREENWRITER_OT_goto_scene)
+register, unregister = bpy.utils.register_classes_factory(classes)

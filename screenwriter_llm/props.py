@@ -1,0 +1,93 @@
+"""Settings (saved in the .blend, on the Scene) and add-on preferences (saved in Blender's user prefs).
+
+Nothing secret lives here: API keys come from the provider's environment variables (for example
+``OPENAI_API_KEY``), never from a Scene property, which would be saved into the .blend file.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.types import AddonPreferences, Context, PropertyGroup, UILayout
+
+ADDON_ID = __package__ or "screenwriter_llm"
+
+
+class SCREENWRITER_PG_settings(PropertyGroup):
+    """Per-scene model settings (``bpy.types.Scene.screenwriter``)."""
+
+    model: StringProperty(  # type: ignore[valid-type]
+        name="Model",
+        description=(
+            "LiteLLM model string, 'provider/model': openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, "
+            "ollama_chat/llama3.1, or any model your LiteLLM Proxy serves"
+        ),
+        default="openai/gpt-4o-mini",
+    )
+    temperature: FloatProperty(  # type: ignore[valid-type]
+        name="Temperature",
+        description="Sampling temperature: 0 is most predictable, 2 most varied",
+        default=0.7,
+        min=0.0,
+        max=2.0,
+        step=10,
+        precision=2,
+    )
+    stream: BoolProperty(  # type: ignore[valid-type]
+        name="Stream",
+        description="Write the answer word by word as it arrives (off: the whole answer lands at once)",
+        default=True,
+    )
+    max_tokens: IntProperty(  # type: ignore[valid-type]
+        name="Max Tokens",
+        description="Upper limit on the length of the answer, in completion tokens",
+        default=2048,
+        min=16,
+        soft_max=16384,
+    )
+
+
+class SCREENWRITER_AP_preferences(AddonPreferences):
+    """Add-on preferences: where requests go."""
+
+    bl_idname = ADDON_ID
+
+    api_base: StringProperty(  # type: ignore[valid-type]
+        name="API Base",
+        description=(
+            "Optional custom endpoint: a local server (http://localhost:11434 for Ollama, "
+            "http://localhost:1234/v1 for LM Studio) or your team's LiteLLM Proxy. Empty: the provider's own"
+        ),
+        default="",
+    )
+
+    def draw(self, context: Context) -> None:
+        layout: UILayout = self.layout
+        layout.prop(self, "api_base")
+        col = layout.column(align=True)
+        col.label(text="API keys are read from the environment Blender starts from:", icon="INFO")
+        col.label(text="OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, AZURE_API_KEY, ...")
+        col.label(text="Keys are never saved in .blend files.")
+
+
+def preferences(context: Context | None = None) -> SCREENWRITER_AP_preferences | None:
+    """The add-on preferences, or None when the add-on is not enabled under :data:`ADDON_ID`."""
+    context = context or bpy.context
+    addon = context.preferences.addons.get(ADDON_ID)
+    return addon.preferences if addon else None  # type: ignore[return-value]
+
+
+classes = (SCREENWRITER_PG_settings, SCREENWRITER_AP_preferences)
+_register, _unregister = bpy.utils.register_classes_factory(classes)
+
+
+def register() -> None:
+    """Register the classes and attach ``Scene.screenwriter``."""
+    _register()
+    bpy.types.Scene.screenwriter = PointerProperty(type=SCREENWRITER_PG_settings)  # type: ignore[attr-defined]
+
+
+def unregister() -> None:
+    """Detach ``Scene.screenwriter`` and unregister the classes."""
+    del bpy.types.Scene.screenwriter  # type: ignore[attr-defined]
+    _unregister()

@@ -1,0 +1,161 @@
+"""The pump and the Text sink: the only code that moves model output into Blender data.
+
+One pump, two drivers (DESIGN.md): in a window a ``bpy.app.timers`` timer calls :func:`pump_job` for
+every running job every :data:`INTERVAL` seconds; in background mode (``blender -b``, ``bpy`` from PyPI)
+timers never fire, so :func:`run_until_done` calls the same function in a loop until the job ends.
+Everything drained in one tick goes into the Text in one write, appended at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import bpy
+from bpy.app.handlers import persistent
+
+from .core.jobs import Batch, Job, JobRegistry
+
+__all__ = ["Batch", "Job", "REGISTRY", "STATUS", "LISTENERS", "start", "run_until_done", "pump_job", "cancel_all"]
+from .core.llm import Cancelled, Failed, Finished
+
+#: Seconds between pump ticks in a window: 20 Hz is smooth to the eye and costs the main loop little.
+INTERVAL = 0.05
+#: Marker kept on Texts the add-on writes (an ID property; it holds no secret).
+OUTPUT_MARKER = "screenwriter_output"
+
+REGISTRY = JobRegistry()
+#: Last status line per source Text name, shown in the sidebar after a job ends.
+STATUS: dict[str, str] = {}
+#: Callables ``(job, batch)`` told of every batch after it was written (the headless CLI echoes the
+#: text to the terminal with one). Add and remove them yourself; they run on the main thread.
+LISTENERS: list[Callable[[Job, Batch], None]] = []
+
+
+def append_to_text(text: bpy.types.Text, piece: str) -> None:
+    """Append ``piece`` at the end of ``text``.
+
+    ``Text.write`` inserts at the cursor (replacing any selection), so the cursor is first collapsed
+    to the end: the user may have clicked into the output Text meanwhile.
+    """
+    last = len(text.lines) - 1
+    end = len(text.lines[last].body)
+    text.cursor_set(last, character=end)
+    text.write(piece)
+
+
+def closing_note(job: Job) -> str:
+    """The note written after the answer when it did not end normally ('' when it did).
+
+    The answer already written stays; the note says what stopped it and marks it as incomplete.
+    """
+    outcome = job.outcome
+    lead = "\n\n" if job.chars_received else ""
+    if isinstance(outcome, Failed):
+        what = "The answer above is incomplete." if job.chars_received else "No answer was received."
+        return f"{lead}[Screenwriter LLM: stopped. {what} {outcome.message}]\n"
+    if isinstance(outcome, Cancelled):
+        what = "the answer above is incomplete" if job.chars_received else "nothing had arrived yet"
+        return f"{lead}[Screenwriter LLM: {outcome.reason}; {what}.]\n"
+    if isinstance(outcome, Finished) and not job.chars_received:
+        return "[Screenwriter LLM: the model returned an empty answer.]\n"
+    return ""
+
+
+def pump_job(job: Job) -> Batch:
+    """Drain ``job``'s events into its output Text (looked up by name now: it may have been deleted
+    or renamed since the last tick) and update its status. Main thread only.
+
+    When the batch carries the outcome, writes the closing note and stops tracking the job.
+    """
+    batch = job.drain()
+    text = bpy.data.texts.get(job.target)
+    if text is None and job.outcome is None:
+        job.cancel(f"Stopped because the output Text '{job.target}' was deleted or renamed")
+    if text is not None:
+        piece = batch.text + (closing_note(job) if batch.outcome else "")
+        if piece:
+            append_to_text(text, piece)
+    STATUS[job.label] = job.status_line()
+    if batch.outcome is not None:
+        REGISTRY.discard(job)
+    for listener in LISTENERS:
+        listener(job, batch)
+    return batch
+
+
+def _redraw(names: set[str]) -> None:
+    wm = bpy.context.window_manager
+    if wm is None:
+        return
+    for window in wm.windows:
+        for area in window.screen.areas:
+            if area.type == "TEXT_EDITOR":
+                space = area.spaces.active
+                if space.text is not None and space.text.name in names:
+                    area.tag_redraw()
+
+
+def _tick() -> float | None:
+    """The timer driver: one pump pass over every running job; unregisters itself when idle."""
+    names: set[str] = set()
+    for job in REGISTRY.jobs():
+        batch = pump_job(job)
+        if batch.text or batch.outcome or batch.thinking or batch.usage:
+            names.update((job.target, job.label))
+    if names:
+        _redraw(names)
+    return INTERVAL if REGISTRY.jobs() else None
+
+
+def start(job: Job) -> Job:
+    """Track and start ``job``; in a window, make sure the timer pump runs."""
+    REGISTRY.add(job)
+    job.start()
+    STATUS[job.label] = job.status_line()
+    if not bpy.app.background and not bpy.app.timers.is_registered(_tick):
+        bpy.app.timers.register(_tick, first_interval=INTERVAL)
+    return job
+
+
+def run_until_done(job: Job, poll: float = INTERVAL) -> Job:
+    """The synchronous driver (background mode): pump ``job`` until it ends, waking as soon as events
+    arrive (at most every ``poll`` seconds). Ctrl-C cancels the job; the text received so far is kept."""
+    while True:
+        try:
+            job.wait_for_event(poll)
+            batch = pump_job(job)
+        except KeyboardInterrupt:
+            job.cancel("Cancelled from the terminal")
+            continue
+        if batch.outcome is not None:
+            return job
+
+
+def cancel_all(reason: str, join_timeout: float = 2.0) -> None:
+    """Cancel every job, join the workers (bounded), write what they left, forget them."""
+    REGISTRY.cancel_all(reason, join_timeout)
+    for job in REGISTRY.jobs():
+        pump_job(job)  # writes the closing note if the Cancelled event is in
+        REGISTRY.discard(job)
+
+
+@persistent
+def _on_load_pre(*_args: object) -> None:
+    """Opening another file: the running jobs' Texts are about to go away, so stop the jobs."""
+    cancel_all("Stopped because another file was opened")
+
+
+def register() -> None:
+    """Install the ``load_pre`` handler."""
+    if _on_load_pre not in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.append(_on_load_pre)
+
+
+def unregister() -> None:
+    """Cancel and join every worker (bounded), remove the timer and the handler."""
+    cancel_all("Stopped because the Screenwriter LLM add-on was disabled")
+    if bpy.app.timers.is_registered(_tick):
+        bpy.app.timers.unregister(_tick)
+    if _on_load_pre in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_on_load_pre)
+    STATUS.clear()

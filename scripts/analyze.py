@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Analyse a scene of a Fountain screenplay with real Blender, headless, streaming to the terminal.
+
+Runs with Blender as a Python module (``.venv/bin/python scripts/analyze.py ...``, bpy from PyPI) or
+inside a Blender binary (``blender -b --factory-startup --python scripts/analyze.py -- ...``). It loads
+the screenplay into a Text datablock, runs ``bpy.ops.screenwriter.analyze_scene`` (which drives the
+pump synchronously in background mode), echoes the answer as it streams, writes it to a file and, with
+``--save-blend``, saves the .blend holding both Texts.
+
+Which model: ``--model``; else ``OPENAI_API_KEY`` -> openai/gpt-4o-mini; else ``ANTHROPIC_API_KEY`` ->
+anthropic/claude-haiku-4-5; else a local Ollama server (``OLLAMA_API_BASE`` or localhost:11434) with
+its first model; else an offline demo on LiteLLM's mock response, clearly labelled.
+
+Exit status: 0 when the analysis completed, 1 on an error, 130 when cancelled (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _argv() -> list[str]:
+    # Inside a Blender binary the script's own arguments follow "--".
+    return sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options; see ``--help``."""
+    p = argparse.ArgumentParser(prog="analyze.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("screenplay", type=Path, help="a .fountain file")
+    p.add_argument("--scene", type=int, default=1, help="scene number, from 1 (default 1)")
+    p.add_argument("--model", help="LiteLLM model string, e.g. openai/gpt-4o-mini (default: see above)")
+    p.add_argument("--api-base", default="", help="custom endpoint: local server or LiteLLM Proxy")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--max-tokens", type=int, default=2048)
+    p.add_argument("--no-stream", action="store_true", help="ask for the whole answer at once")
+    p.add_argument("--out", type=Path, help="file to write the analysis to (default: next to the script name)")
+    p.add_argument("--save-blend", type=Path, help="also save a .blend with the screenplay and analysis")
+    p.add_argument(
+        "--allow-online",
+        action="store_true",
+        help="turn on Blender's Allow Online Access for this run (needed for remote providers; "
+        "Blender as a module starts with it off)",
+    )
+    p.add_argument("--offline-demo", action="store_true", help="use LiteLLM's mock response, no provider")
+    return p.parse_args(argv)
+
+
+def local_ollama_model(timeout: float = 0.5) -> str | None:
+    """The first model a local Ollama server lists, as ``ollama_chat/<name>``, or None. Loopback only."""
+    base = os.environ.get("OLLAMA_API_BASE", "http://localhost:11434").rstrip("/")
+    sys.path.insert(0, str(REPO))
+    from screenwriter_llm.core.netgate import is_loopback_endpoint
+
+    if not is_loopback_endpoint("ollama_chat/x", base):
+        return None
+    try:
+        with urllib.request.urlopen(f"{base}/api/tags", timeout=timeout) as response:  # noqa: S310 - loopback
+            models = json.load(response).get("models") or []
+    except (OSError, ValueError):
+        return None
+    return f"ollama_chat/{models[0]['name']}" if models else None
+
+
+def choose_model(args: argparse.Namespace) -> tuple[str, bool]:
+    """``(model, offline_demo)`` from the options and the environment (see the module docstring)."""
+    if args.offline_demo:
+        return args.model or "openai/gpt-4o-mini", True
+    if args.model:
+        return args.model, False
+    if os.environ.get("OPENAI_API_KEY"):
+        return "openai/gpt-4o-mini", False
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return "anthropic/claude-haiku-4-5", False
+    ollama = None if args.api_base else local_ollama_model()
+    if ollama:
+        return ollama, False
+    return "openai/gpt-4o-mini", True
+
+
+def main() -> int:
+    """Run one analysis; see the module docstring."""
+    args = parse_args(_argv())
+    if not args.screenplay.is_file():
+        print(f"analyze.py: no such screenplay file: {args.screenplay}", file=sys.stderr)
+        return 2
+    model, demo = choose_model(args)
+
+    import bpy
+
+    sys.path.insert(0, str(REPO))
+    import screenwriter_llm
+    from screenwriter_llm import pump
+    from screenwriter_llm.core import demo as demo_answer
+    from screenwriter_llm.core import fountain
+
+    screenwriter_llm.register()
+    try:
+        if args.allow_online:
+            bpy.context.preferences.system.use_online_access = True
+        text = bpy.data.texts.new(args.screenplay.name)
+        text.from_string(fountain.normalize(args.screenplay.read_text(encoding="utf-8")))
+        settings = bpy.context.scene.screenwriter
+        settings.model = model
+        settings.temperature = args.temperature
+        settings.max_tokens = args.max_tokens
+        settings.stream = not args.no_stream
+        prefs = bpy.context.preferences.addons.get(screenwriter_llm.__name__)
+        if prefs is not None:
+            prefs.preferences.api_base = args.api_base
+
+        mock = ""
+        if demo:
+            screenplay = fountain.parse(text.as_string())
+            if 1 <= args.scene <= len(screenplay.scenes):
+                mock = demo_answer.offline_answer(screenplay, screenplay.scenes[args.scene - 1])
+            print("No provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY or a local Ollama):", file=sys.stderr)
+            print("running the OFFLINE DEMO on LiteLLM's mock response.\n", file=sys.stderr)
+        print(f"Blender {bpy.app.version_string} | {args.screenplay.name} | scene {args.scene} | "
+              f"model {model}{' (offline demo)' if demo else ''}\n", file=sys.stderr)
+
+        def echo(job: object, batch: pump.Batch) -> None:
+            if batch.text:
+                sys.stdout.write(batch.text)
+                sys.stdout.flush()
+
+        pump.LISTENERS.append(echo)
+        try:
+            result = bpy.ops.screenwriter.analyze_scene(
+                text=text.name, scene=args.scene, output="", mock_response=mock
+            )
+        except RuntimeError as exc:  # the operator reported an error before starting
+            print(f"\n{str(exc).strip()}", file=sys.stderr)
+            return 1
+        finally:
+            pump.LISTENERS.remove(echo)
+
+        outputs = [t for t in bpy.data.texts if t.get(pump.OUTPUT_MARKER) and not t.name.endswith("(previous)")]
+        status = pump.STATUS.get(text.name, "")
+        print(f"\n\n{status}", file=sys.stderr)
+        if outputs:
+            out = args.out or Path(f"{args.screenplay.stem}-scene-{args.scene}-analysis.txt")
+            out.write_text(outputs[-1].as_string(), encoding="utf-8")
+            print(f"Analysis written to {out}", file=sys.stderr)
+        if args.save_blend:
+            bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend.resolve()))
+            print(f"Saved {args.save_blend}", file=sys.stderr)
+        if "FINISHED" in result:
+            return 0
+        return 130 if status.startswith("Cancelled") else 1
+    finally:
+        screenwriter_llm.unregister()
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.exit(code)
