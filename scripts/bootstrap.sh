@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Set up the development environments from the hash-pinned lock files in requirements/.
+#
+#   scripts/bootstrap.sh            .venv/        CPython 3.11 + requirements/dev.txt (bpy 5.0.1, pytest, ruff, mypy)
+#   scripts/bootstrap.sh --bpy42    also .venv-bpy42/  from requirements/bpy42.txt (newest Blender 4.2 LTS bpy)
+#   scripts/bootstrap.sh --gui      also Debian's blender, xvfb and xauth, and .gui-deps/ (requirements/runtime.txt
+#                                   installed with --target, for Debian's blender, which runs /usr/bin/python3.11)
+#
+# Idempotent: each environment keeps a stamp file holding the sha256 of the lock it was installed from, so a
+# second run with unchanged locks only checks the stamps. Every install is `pip install --require-hashes`.
+# The interpreter defaults to `python3.11` on PATH; set SCREENWRITER_PYTHON to use another CPython 3.11.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${SCREENWRITER_PYTHON:-python3.11}"
+STAMP_NAME=".bootstrap-stamp"
+
+want_bpy42=0
+want_gui=0
+
+usage() {
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+say() {
+    echo "bootstrap: $*"
+}
+
+die() {
+    echo "bootstrap: error: $*" >&2
+    exit 1
+}
+
+for arg in "$@"; do
+    case "$arg" in
+        --bpy42) want_bpy42=1 ;;
+        --gui) want_gui=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage >&2; die "unknown option: $arg" ;;
+    esac
+done
+
+lock_sha256() {
+    sha256sum "$1" | cut -d' ' -f1
+}
+
+# pip prints one warning per package for the machine's extra local indexes that lack it; they are noise here.
+pip_quiet() {
+    "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
+
+check_python() {
+    command -v "$PYTHON" >/dev/null 2>&1 \
+        || die "$PYTHON not found on PATH. Install CPython 3.11 (Debian: apt-get install python3.11 python3.11-venv; \
+or pyenv install 3.11), or point SCREENWRITER_PYTHON at a python3.11 binary."
+    local version
+    version="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    [ "$version" = "3.11" ] || die "$PYTHON is Python $version; bpy and the locks need CPython 3.11."
+    "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
+        || die "$PYTHON cannot create virtual environments (Debian: apt-get install python3.11-venv)."
+}
+
+# remove_unlocked DIR LOCK: uninstall distributions that LOCK no longer lists (a dropped or renamed dependency),
+# before installing, so that two distributions never share a module directory.
+remove_unlocked() {
+    local dir="$1" lock="$2" extras
+    extras="$("$dir/bin/python" - "$lock" <<'PY'
+import re
+import sys
+from importlib.metadata import distributions
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+with open(sys.argv[1], encoding="utf-8") as handle:
+    locked = {norm(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", handle.read(), re.M)}
+installed = {norm(d.metadata["Name"]) for d in distributions() if d.metadata["Name"]}
+print(" ".join(sorted(installed - locked - {"pip", "setuptools", "wheel"})))
+PY
+)"
+    if [ -n "$extras" ]; then
+        say "removing packages no longer in $(basename "$lock"): $extras"
+        # shellcheck disable=SC2086  # one word per package
+        pip_quiet "$dir/bin/python" -m pip uninstall --quiet --yes $extras
+    fi
+}
+
+# make_venv DIR LOCK: create DIR with CPython 3.11 and install LOCK into it, unless its stamp matches LOCK.
+make_venv() {
+    local dir="$ROOT/$1" lock="$ROOT/$2" name="$1" want
+    want="$(lock_sha256 "$lock")"
+    if [ -x "$dir/bin/python" ] && [ -f "$dir/$STAMP_NAME" ] && [ "$(cat "$dir/$STAMP_NAME")" = "$want" ]; then
+        say "$name is up to date with $2"
+        return 0
+    fi
+    if [ -x "$dir/bin/python" ] \
+        && ! "$dir/bin/python" -c 'import sys; raise SystemExit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+        say "$name is not CPython 3.11: recreating it"
+        rm -rf "$dir"
+    fi
+    if [ ! -x "$dir/bin/python" ]; then
+        say "creating $name with $("$PYTHON" --version 2>&1)"
+        "$PYTHON" -m venv "$dir"
+    fi
+    rm -f "$dir/$STAMP_NAME"
+    remove_unlocked "$dir" "$lock"
+    say "installing $2 into $name (hash-checked; the first run downloads a few hundred MB)"
+    pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
+    echo "$want" >"$dir/$STAMP_NAME"
+    say "$name ready"
+}
+
+ensure_debian_packages() {
+    local missing=() pkg
+    for pkg in blender xvfb xauth; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$pkg")
+        fi
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        say "Debian packages blender, xvfb, xauth are installed"
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 \
+        || die "missing ${missing[*]} and no apt-get here: install Debian's blender (3.4), xvfb and xauth."
+    if [ "$(id -u)" -ne 0 ]; then
+        die "missing Debian packages: ${missing[*]}. Install them as root: apt-get update && apt-get install -y ${missing[*]}"
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    say "Debian packages installed"
+}
+
+# Debian's blender embeds the system Python 3.11; the runtime lock goes to a plain directory it adds to sys.path.
+make_gui_deps() {
+    local dir="$ROOT/.gui-deps" lock="$ROOT/requirements/runtime.txt" want
+    want="$(lock_sha256 "$lock")"
+    if [ -f "$dir/$STAMP_NAME" ] && [ "$(cat "$dir/$STAMP_NAME")" = "$want" ]; then
+        say ".gui-deps is up to date with requirements/runtime.txt"
+        return 0
+    fi
+    say "installing requirements/runtime.txt into .gui-deps (hash-checked, --target)"
+    rm -rf "$dir"
+    pip_quiet "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+        --target "$dir" -r "$lock"
+    echo "$want" >"$dir/$STAMP_NAME"
+    say ".gui-deps ready"
+}
+
+check_python
+make_venv ".venv" "requirements/dev.txt"
+if [ "$want_bpy42" -eq 1 ]; then
+    make_venv ".venv-bpy42" "requirements/bpy42.txt"
+fi
+if [ "$want_gui" -eq 1 ]; then
+    ensure_debian_packages
+    make_gui_deps
+fi
+say "done"
