@@ -4,7 +4,6 @@ hand a :class:`~.core.jobs.Job` to the pump, and report."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import PurePath
 
 import bpy
@@ -315,12 +314,7 @@ class SCREENWRITER_OT_cancel(Operator):
             self.report({"WARNING"}, tip_("No analysis is streaming into '{}'").format(self.output))
             return {"CANCELLED"}
         for job in jobs:
-            job.cancel("Cancelled")
-        if bpy.app.background:
-            deadline = time.monotonic() + 2.0
-            for job in jobs:
-                job.join(max(0.0, deadline - time.monotonic()))
-                pump.pump_job(job)
+            job.cancel("Cancelled")  # the pump writes the closing note when the job's worker confirms
         self.report({"INFO"}, tip_("Cancelled {} analysis(es); the text already written stays").format(len(jobs)))
         return {"FINISHED"}
 

@@ -120,15 +120,15 @@ def start(job: Job) -> Job:
 def run_until_done(job: Job, poll: float = INTERVAL) -> Job:
     """The synchronous driver (background mode): pump ``job`` until it ends, waking as soon as events
     arrive (at most every ``poll`` seconds). Ctrl-C cancels the job; the text received so far is kept."""
-    while True:
+    while job.outcome is None:
         try:
             job.wait_for_event(poll)
-            batch = pump_job(job)
+            pump_job(job)
+            if job.outcome is None and not job.worker_alive and job.events.empty():
+                job.fail_if_silent()
         except KeyboardInterrupt:
             job.cancel("Cancelled from the terminal")
-            continue
-        if batch.outcome is not None:
-            return job
+    return job
 
 
 def cancel_all(reason: str, join_timeout: float = 2.0) -> None:

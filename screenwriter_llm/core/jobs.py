@@ -182,6 +182,12 @@ class Job:
         self.chars_received += len(batch.text)
         return batch
 
+    def fail_if_silent(self) -> None:
+        """Queue a ``Failed`` event if the worker has ended without leaving an outcome (a defect, but the
+        drivers must never wait forever for one)."""
+        if self.outcome is None and not self.worker_alive and self.events.empty():
+            self.events.put(Failed("The request ended without an answer or an error; please try again.", "error"))
+
     # --- presentation --------------------------------------------------------------------------
 
     @property

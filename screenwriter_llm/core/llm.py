@@ -153,20 +153,22 @@ def _usage_from(obj: Any) -> Usage | None:
 
 
 def close_stream(response: Any) -> None:
-    """Close a LiteLLM streaming response's HTTP stream, where the provider's stream object allows it.
+    """Close a LiteLLM streaming response's HTTP stream so the provider stops generating.
 
-    LiteLLM's ``CustomStreamWrapper`` keeps the provider stream in ``completion_stream``; for
-    OpenAI-compatible providers it is the OpenAI SDK's ``Stream``, whose ``close()`` closes the HTTP
-    response (DESIGN.md, "Cancel by closing the HTTP stream"). Errors are swallowed: the caller
-    already knows it is cancelling.
+    LiteLLM's ``CustomStreamWrapper`` keeps the provider stream in ``completion_stream`` and has no
+    synchronous ``close()`` of its own. For OpenAI-compatible providers that stream is the OpenAI SDK's
+    ``Stream``, whose ``close()`` closes the HTTP response; for Anthropic and Ollama it is LiteLLM's
+    iterator, whose ``streaming_response`` is the httpx response (checked against LiteLLM 1.106.2 with
+    the loopback server). Errors are swallowed: the caller already knows it is cancelling, and the
+    read error this causes in the worker is ignored (DESIGN.md).
     """
     stream = getattr(response, "completion_stream", None)
-    for candidate in (stream, getattr(stream, "response", None)):
+    for candidate in (stream, getattr(stream, "streaming_response", None), getattr(stream, "response", None)):
         close = getattr(candidate, "close", None)
         if callable(close):
             try:
                 close()
-            except Exception:  # noqa: BLE001 - best effort while cancelling; the job ignores the read error
+            except Exception:  # noqa: BLE001, S110 - best effort while cancelling
                 pass
             return
 
