@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import IntProperty, StringProperty
@@ -14,7 +15,12 @@ from . import pump
 from .core import errors, fountain, netgate, prompts
 from .core.jobs import Job
 from .core.llm import Failed, Finished, LLMRequest
-from .props import preferences
+from .props import preferences, settings
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems as Result
+else:
+    Result = str
 
 tip_ = bpy.app.translations.pgettext_tip
 
@@ -186,10 +192,10 @@ class SCREENWRITER_OT_analyze_scene(Operator):
         else:
             scene = screenplay.scene_at_line(source.current_line_index) or screenplay.scenes[0]
 
-        settings = context.scene.screenwriter  # type: ignore[attr-defined]
+        config = settings(context)
         prefs = preferences(context)
         api_base = (prefs.api_base.strip() if prefs else "") or None
-        model = settings.model.strip()
+        model = config.model.strip()
         if not model:
             raise PrepareError("Set a model in the Screenwriter sidebar (for example openai/gpt-4o-mini).")
         offline_mock = bool(self.mock_response)
@@ -204,19 +210,20 @@ class SCREENWRITER_OT_analyze_scene(Operator):
         request = LLMRequest(
             model=model,
             messages=prompts.scene_analysis_messages(screenplay, scene, title),
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-            stream=settings.stream,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            stream=config.stream,
             api_base=api_base,
             api_key=api_key,
             mock_response=self.mock_response or None,
         )
         output = prepare_output(output_name, source)
         self.output = output.name
-        self.report({"INFO"}, tip_("Analysing scene {} ({}) into '{}'").format(scene.number, scene.heading, output.name))
+        message = tip_("Analysing scene {} ({}) into '{}'").format(scene.number, scene.heading, output.name)
+        self.report({"INFO"}, message)
         return Job(request=request, label=source.name, target=output.name)
 
-    def _report_outcome(self, job: Job) -> set[str]:
+    def _report_outcome(self, job: Job) -> set[Result]:
         line = job.status_line()
         if isinstance(job.outcome, Finished):
             model = job.answered_by or job.request.model
@@ -228,7 +235,7 @@ class SCREENWRITER_OT_analyze_scene(Operator):
         self.report({"WARNING"}, line)
         return {"CANCELLED"}
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[Result]:
         job = self._start(context)
         if job is None:
             return {"CANCELLED"}
@@ -238,7 +245,7 @@ class SCREENWRITER_OT_analyze_scene(Operator):
             return self._report_outcome(job)
         return {"FINISHED"}  # in a window the timer pump streams on; the sidebar shows progress
 
-    def invoke(self, context: Context, event: Event) -> set[str]:
+    def invoke(self, context: Context, event: Event) -> set[Result]:
         if bpy.app.background:
             return self.execute(context)
         job = self._start(context)
@@ -246,6 +253,7 @@ class SCREENWRITER_OT_analyze_scene(Operator):
             return {"CANCELLED"}
         self._job = job
         wm = context.window_manager
+        assert wm is not None  # invoke runs in a window
         self._timer = wm.event_timer_add(0.2, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
@@ -259,7 +267,7 @@ class SCREENWRITER_OT_analyze_scene(Operator):
                 return True
         return False
 
-    def modal(self, context: Context, event: Event) -> set[str]:
+    def modal(self, context: Context, event: Event) -> set[Result]:
         job = self._job
         if job is None:
             return {"CANCELLED"}
@@ -276,7 +284,7 @@ class SCREENWRITER_OT_analyze_scene(Operator):
         return {"PASS_THROUGH"}
 
     def _finish(self, context: Context) -> None:
-        if self._timer is not None:
+        if self._timer is not None and context.window_manager is not None:
             context.window_manager.event_timer_remove(self._timer)
             self._timer = None
 
@@ -307,7 +315,7 @@ class SCREENWRITER_OT_cancel(Operator):
             return False
         return True
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[Result]:
         jobs = [pump.REGISTRY.for_target(self.output)] if self.output else pump.REGISTRY.jobs()
         jobs = [j for j in jobs if j is not None]
         if not jobs:
@@ -329,7 +337,7 @@ class SCREENWRITER_OT_goto_scene(Operator):
     text: StringProperty(options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
     line: IntProperty(min=0, options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[Result]:
         text = bpy.data.texts.get(self.text)
         if text is None:
             self.report({"ERROR"}, tip_("No Text named '{}'").format(self.text))

@@ -6,6 +6,8 @@ Nothing secret lives here: API keys come from the provider's environment variabl
 
 from __future__ import annotations
 
+from typing import cast
+
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import AddonPreferences, Context, PropertyGroup, UILayout
@@ -71,10 +73,18 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
 
 
 def preferences(context: Context | None = None) -> SCREENWRITER_AP_preferences | None:
-    """The add-on preferences, or None when the add-on is not enabled under :data:`ADDON_ID`."""
-    context = context or bpy.context
-    addon = context.preferences.addons.get(ADDON_ID)
-    return addon.preferences if addon else None  # type: ignore[return-value]
+    """The add-on preferences, or None when the add-on is not enabled under :data:`ADDON_ID`
+    (registered by calling ``register()`` directly rather than through Blender's add-on system)."""
+    prefs = (context or bpy.context).preferences
+    addon = prefs.addons.get(ADDON_ID) if prefs else None
+    return cast(SCREENWRITER_AP_preferences, addon.preferences) if addon else None
+
+
+def settings(context: Context) -> SCREENWRITER_PG_settings:
+    """The active scene's ``Scene.screenwriter`` settings. Raises ``RuntimeError`` without a scene."""
+    if context.scene is None:
+        raise RuntimeError("Screenwriter LLM needs an active scene")
+    return cast(SCREENWRITER_PG_settings, context.scene.screenwriter)  # type: ignore[attr-defined]
 
 
 classes = (SCREENWRITER_PG_settings, SCREENWRITER_AP_preferences)

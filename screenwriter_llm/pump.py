@@ -89,10 +89,9 @@ def _redraw(names: set[str]) -> None:
         return
     for window in wm.windows:
         for area in window.screen.areas:
-            if area.type == "TEXT_EDITOR":
-                space = area.spaces.active
-                if space.text is not None and space.text.name in names:
-                    area.tag_redraw()
+            space = area.spaces.active
+            if isinstance(space, bpy.types.SpaceTextEditor) and space.text is not None and space.text.name in names:
+                area.tag_redraw()
 
 
 def _tick() -> float | None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import bpy
-from bpy.types import Context, Menu, Panel
+from bpy.types import Context, Menu, Panel, UILayout
 
 from . import pump
 from .operators import SCREENWRITER_OT_analyze_scene, SCREENWRITER_OT_cancel, screenplay_of, source_text
+from .props import settings
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import IconItems as Icon
+else:
+    Icon = str
 
 #: Scenes listed before the list is cut short in the sidebar (a feature script has ~100-200).
 MAX_LISTED_SCENES = 400
@@ -21,14 +29,14 @@ class SCREENWRITER_PT_main(Panel):
     bl_label = "Screenwriter"
 
     def draw(self, context: Context) -> None:
-        layout = self.layout
-        settings = context.scene.screenwriter  # type: ignore[attr-defined]
+        layout = _layout(self)
+        config = settings(context)
         col = layout.column(align=True)
-        col.prop(settings, "model", text="")
+        col.prop(config, "model", text="")
         row = col.row(align=True)
-        row.prop(settings, "temperature")
-        row.prop(settings, "max_tokens", text="Max")
-        col.prop(settings, "stream")
+        row.prop(config, "temperature")
+        row.prop(config, "max_tokens", text="Max")
+        col.prop(config, "stream")
 
         text = source_text(context, "")
         screenplay = screenplay_of(text) if text is not None else None
@@ -47,7 +55,7 @@ class SCREENWRITER_PT_main(Panel):
         running = [j for j in pump.REGISTRY.jobs() if j.label == text.name]
         status = running[0].status_line() if running else pump.STATUS.get(text.name, "Ready")
         box = layout.box()
-        icon = "ERROR" if status.startswith("Error") else ("SORTTIME" if running else "CHECKMARK")
+        icon: Icon = "ERROR" if status.startswith("Error") else ("SORTTIME" if running else "CHECKMARK")
         for i, line in enumerate(_wrap(status, max(20, int(context.region.width / 7.5)) if context.region else 40)):
             box.label(text=line, icon=icon if i == 0 else "BLANK1")
 
@@ -70,7 +78,7 @@ class SCREENWRITER_PT_scenes(Panel):
         if text is None:
             return
         screenplay = screenplay_of(text)
-        layout = self.layout
+        layout = _layout(self)
         if not screenplay.scenes:
             layout.label(text="No scene headings (INT. / EXT.) found", icon="INFO")
             return
@@ -83,10 +91,15 @@ class SCREENWRITER_PT_scenes(Panel):
                 depress=scene is current,
                 emboss=scene is current,
             )
-            op.text = text.name
-            op.line = scene.start_line
+            op.text = text.name  # type: ignore[union-attr]
+            op.line = scene.start_line  # type: ignore[union-attr]
         if len(screenplay.scenes) > MAX_LISTED_SCENES:
             col.label(text=f"… {len(screenplay.scenes) - MAX_LISTED_SCENES} more")
+
+
+def _layout(owner: Panel | Menu) -> UILayout:
+    """``owner.layout``, which Blender always sets while drawing (the stubs allow None)."""
+    return cast(UILayout, owner.layout)
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -106,15 +119,16 @@ class SCREENWRITER_MT_text(Menu):
     bl_label = "Screenwriter"
     bl_idname = "SCREENWRITER_MT_text"
 
-    def draw(self, context: Context) -> None:
-        layout = self.layout
+    def draw(self, context: Context | None) -> None:
+        layout = _layout(self)
         layout.operator(SCREENWRITER_OT_analyze_scene.bl_idname, icon="PLAY")
         layout.operator(SCREENWRITER_OT_cancel.bl_idname, icon="CANCEL")
 
 
 def _menu_entry(self: Menu, context: Context) -> None:
-    self.layout.separator()
-    self.layout.menu(SCREENWRITER_MT_text.bl_idname)
+    layout = _layout(self)
+    layout.separator()
+    layout.menu(SCREENWRITER_MT_text.bl_idname)
 
 
 classes = (SCREENWRITER_PT_main, SCREENWRITER_PT_scenes, SCREENWRITER_MT_text)

@@ -123,8 +123,11 @@ def main() -> int:
                 mock = demo_answer.offline_answer(screenplay, screenplay.scenes[args.scene - 1])
             print("No provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY or a local Ollama):", file=sys.stderr)
             print("running the OFFLINE DEMO on LiteLLM's mock response.\n", file=sys.stderr)
-        print(f"Blender {bpy.app.version_string} | {args.screenplay.name} | scene {args.scene} | "
-              f"model {model}{' (offline demo)' if demo else ''}\n", file=sys.stderr)
+        print(
+            f"Blender {bpy.app.version_string} | {args.screenplay.name} | scene {args.scene} | "
+            f"model {model}{' (offline demo)' if demo else ''}\n",
+            file=sys.stderr,
+        )
 
         def echo(job: object, batch: pump.Batch) -> None:
             if batch.text:
@@ -133,9 +136,7 @@ def main() -> int:
 
         pump.LISTENERS.append(echo)
         try:
-            result = bpy.ops.screenwriter.analyze_scene(
-                text=text.name, scene=args.scene, output="", mock_response=mock
-            )
+            result = bpy.ops.screenwriter.analyze_scene(text=text.name, scene=args.scene, output="", mock_response=mock)
         except RuntimeError as exc:  # the operator reported an error before starting
             print(f"\n{str(exc).strip()}", file=sys.stderr)
             return 1

@@ -101,13 +101,22 @@ _STREAM_CONTENT_TYPES = {
 }
 
 # Recorded headers that describe the original connection rather than the response; the server sets its own.
-_DROPPED_HEADERS = {"connection", "content-length", "content-encoding", "date", "server", "set-cookie",
-                    "transfer-encoding", "content-type"}
+_DROPPED_HEADERS = {
+    "connection",
+    "content-length",
+    "content-encoding",
+    "date",
+    "server",
+    "set-cookie",
+    "transfer-encoding",
+    "content-type",
+}
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Recordings
 # --------------------------------------------------------------------------------------------------------------
+
 
 def recordings_dir() -> Path:
     """Return the directory of recorded provider responses.
@@ -206,8 +215,18 @@ def _parse_openai(chunks: list[bytes]) -> Answer:
         usage = obj.get("usage") or usage
     if usage is None:
         raise ValueError("OpenAI recording has no usage chunk")
-    return Answer("openai", "".join(pieces), tuple(pieces), "", "",
-                  _normalized_usage(usage["prompt_tokens"], usage["completion_tokens"]), usage, model, ident, finish)
+    return Answer(
+        "openai",
+        "".join(pieces),
+        tuple(pieces),
+        "",
+        "",
+        _normalized_usage(usage["prompt_tokens"], usage["completion_tokens"]),
+        usage,
+        model,
+        ident,
+        finish,
+    )
 
 
 def _parse_anthropic(chunks: list[bytes]) -> Answer:
@@ -232,8 +251,18 @@ def _parse_anthropic(chunks: list[bytes]) -> Answer:
             usage.update(obj.get("usage") or {})
             finish = (obj.get("delta") or {}).get("stop_reason") or finish
     prompt = sum(usage.get(k) or 0 for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
-    return Answer("anthropic", "".join(pieces), tuple(pieces), "".join(thinking), "".join(signature),
-                  _normalized_usage(prompt, usage["output_tokens"]), usage, model, ident, finish)
+    return Answer(
+        "anthropic",
+        "".join(pieces),
+        tuple(pieces),
+        "".join(thinking),
+        "".join(signature),
+        _normalized_usage(prompt, usage["output_tokens"]),
+        usage,
+        model,
+        ident,
+        finish,
+    )
 
 
 def _parse_ollama(chunks: list[bytes]) -> Answer:
@@ -251,9 +280,18 @@ def _parse_ollama(chunks: list[bytes]) -> Answer:
     if final is None:
         raise ValueError("Ollama recording has no final done line")
     native = {k: v for k, v in final.items() if k not in ("model", "created_at", "message", "done")}
-    return Answer("ollama", "".join(pieces), tuple(pieces), "".join(thinking), "",
-                  _normalized_usage(final.get("prompt_eval_count", 0), final.get("eval_count", 0)), native, model,
-                  "", final.get("done_reason", "stop"))
+    return Answer(
+        "ollama",
+        "".join(pieces),
+        tuple(pieces),
+        "".join(thinking),
+        "",
+        _normalized_usage(final.get("prompt_eval_count", 0), final.get("eval_count", 0)),
+        native,
+        model,
+        "",
+        final.get("done_reason", "stop"),
+    )
 
 
 _RECORDING_CACHE: dict[Path, Recording] = {}
@@ -325,6 +363,7 @@ def expected_usage(name: str) -> dict[str, int]:
 # Synthetic answers
 # --------------------------------------------------------------------------------------------------------------
 
+
 def synthetic_pieces(tokens: int | None = None, text: str | None = None) -> list[str]:
     """Return the text pieces a synthetic reply streams.
 
@@ -333,7 +372,7 @@ def synthetic_pieces(tokens: int | None = None, text: str | None = None) -> list
     """
     if text is not None:
         pieces = re.findall(r"\s*\S+", text)
-        tail = text[len("".join(pieces)):]
+        tail = text[len("".join(pieces)) :]
         return pieces + [tail] if tail else pieces
     if tokens is None:
         raise ValueError("synthetic reply needs tokens or text")
@@ -362,13 +401,24 @@ def _prompt_words(body: Any) -> int:
 def _synthetic_answer(reply: Reply, provider: str, body: Any) -> Answer:
     pieces = synthetic_pieces(reply.tokens, reply.text)
     model = (body.get("model") if isinstance(body, dict) else None) or "synthetic"
-    return Answer(provider, "".join(pieces), tuple(pieces), "", "", _normalized_usage(_prompt_words(body), len(pieces)),
-                  None, model, f"synthetic-{uuid.uuid4().hex[:12]}", "stop")
+    return Answer(
+        provider,
+        "".join(pieces),
+        tuple(pieces),
+        "",
+        "",
+        _normalized_usage(_prompt_words(body), len(pieces)),
+        None,
+        model,
+        f"synthetic-{uuid.uuid4().hex[:12]}",
+        "stop",
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Wire formats
 # --------------------------------------------------------------------------------------------------------------
+
 
 def _json(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
@@ -392,9 +442,15 @@ def _anthropic_usage(answer: Answer) -> dict[str, Any]:
 def _ollama_final(answer: Answer) -> dict[str, Any]:
     if answer.provider == "ollama" and answer.native_usage:
         return dict(answer.native_usage)
-    return {"done_reason": "stop", "total_duration": 0, "load_duration": 0,
-            "prompt_eval_count": answer.usage["prompt_tokens"], "prompt_eval_duration": 0,
-            "eval_count": answer.usage["completion_tokens"], "eval_duration": 0}
+    return {
+        "done_reason": "stop",
+        "total_duration": 0,
+        "load_duration": 0,
+        "prompt_eval_count": answer.usage["prompt_tokens"],
+        "prompt_eval_duration": 0,
+        "eval_count": answer.usage["completion_tokens"],
+        "eval_duration": 0,
+    }
 
 
 def _now_iso() -> str:
@@ -405,9 +461,19 @@ def _stream_chunks(provider: str, answer: Answer, body: Any) -> list[bytes]:
     """Render a synthetic answer as the wire chunks of ``provider``'s streaming format."""
     created = int(time.time())
     if provider == "openai":
+
         def chunk(choices: list[dict[str, Any]], usage: Any = None) -> bytes:
-            return _sse({"id": answer.id, "object": "chat.completion.chunk", "created": created,
-                         "model": answer.model, "system_fingerprint": None, "choices": choices, "usage": usage})
+            return _sse(
+                {
+                    "id": answer.id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": answer.model,
+                    "system_fingerprint": None,
+                    "choices": choices,
+                    "usage": usage,
+                }
+            )
 
         def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -423,22 +489,59 @@ def _stream_chunks(provider: str, answer: Answer, body: Any) -> list[bytes]:
     if provider == "anthropic":
         usage = _anthropic_usage(answer)
         start_usage = dict(usage, output_tokens=1)
-        out = [_sse({"type": "message_start", "message": {
-                   "model": answer.model, "id": answer.id, "type": "message", "role": "assistant", "content": [],
-                   "stop_reason": None, "stop_sequence": None, "usage": start_usage}}, "message_start"),
-               _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                    "content_block_start"),
-               _sse({"type": "ping"}, "ping")]
-        out += [_sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                     "content_block_delta") for piece in answer.pieces]
-        out += [_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-                _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                      "usage": usage}, "message_delta"),
-                _sse({"type": "message_stop"}, "message_stop")]
+        out = [
+            _sse(
+                {
+                    "type": "message_start",
+                    "message": {
+                        "model": answer.model,
+                        "id": answer.id,
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": start_usage,
+                    },
+                },
+                "message_start",
+            ),
+            _sse(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                "content_block_start",
+            ),
+            _sse({"type": "ping"}, "ping"),
+        ]
+        out += [
+            _sse(
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                "content_block_delta",
+            )
+            for piece in answer.pieces
+        ]
+        out += [
+            _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            _sse(
+                {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": usage},
+                "message_delta",
+            ),
+            _sse({"type": "message_stop"}, "message_stop"),
+        ]
         return out
-    out = [(_json({"model": answer.model, "created_at": _now_iso(),
-                   "message": {"role": "assistant", "content": piece}, "done": False}) + "\n").encode()
-           for piece in answer.pieces]
+    out = [
+        (
+            _json(
+                {
+                    "model": answer.model,
+                    "created_at": _now_iso(),
+                    "message": {"role": "assistant", "content": piece},
+                    "done": False,
+                }
+            )
+            + "\n"
+        ).encode()
+        for piece in answer.pieces
+    ]
     final = {"model": answer.model, "created_at": _now_iso(), "message": {"role": "assistant", "content": ""}}
     final.update(_ollama_final(answer))
     final["done"] = True
@@ -449,17 +552,37 @@ def _stream_chunks(provider: str, answer: Answer, body: Any) -> list[bytes]:
 def _whole_body(provider: str, answer: Answer) -> dict[str, Any]:
     """Render an answer as ``provider``'s non-streaming JSON response."""
     if provider == "openai":
-        return {"id": answer.id, "object": "chat.completion", "created": int(time.time()), "model": answer.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text, "refusal": None},
-                             "logprobs": None, "finish_reason": answer.finish_reason}],
-                "usage": _openai_usage(answer), "system_fingerprint": None}
+        return {
+            "id": answer.id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": answer.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer.text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": answer.finish_reason,
+                }
+            ],
+            "usage": _openai_usage(answer),
+            "system_fingerprint": None,
+        }
     if provider == "anthropic":
         content: list[dict[str, Any]] = []
         if answer.thinking:
             content.append({"type": "thinking", "thinking": answer.thinking, "signature": answer.signature})
         content.append({"type": "text", "text": answer.text})
-        return {"model": answer.model, "id": answer.id, "type": "message", "role": "assistant", "content": content,
-                "stop_reason": answer.finish_reason, "stop_sequence": None, "usage": _anthropic_usage(answer)}
+        return {
+            "model": answer.model,
+            "id": answer.id,
+            "type": "message",
+            "role": "assistant",
+            "content": content,
+            "stop_reason": answer.finish_reason,
+            "stop_sequence": None,
+            "usage": _anthropic_usage(answer),
+        }
     whole = {"model": answer.model, "created_at": _now_iso(), "message": {"role": "assistant", "content": answer.text}}
     whole.update(_ollama_final(answer))
     whole["done"] = True
@@ -487,6 +610,7 @@ def _inband_error(provider: str, reply: Reply) -> bytes:
 # --------------------------------------------------------------------------------------------------------------
 # Replies (the script)
 # --------------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -538,8 +662,9 @@ def replay(recording: str | None = None, **faults: Any) -> Reply:
     return Reply(recording=recording, **faults)
 
 
-def synthetic(tokens: int | None = None, text: str | None = None, tokens_per_second: float | None = None,
-              **faults: Any) -> Reply:
+def synthetic(
+    tokens: int | None = None, text: str | None = None, tokens_per_second: float | None = None, **faults: Any
+) -> Reply:
     """Reply with a synthetic answer in the route's format: ``tokens`` words "tok0 tok1 ..." or ``text``.
 
     Usage reports prompt tokens = words in the request's messages, completion tokens = pieces streamed.
@@ -556,14 +681,16 @@ def error(what: str | int, body: str | None = None, headers: dict[str, str] | No
     if isinstance(what, str):
         return Reply(recording=what, headers=dict(headers or {}), **faults)
     if body is None:
-        body = _json({"error": {"message": f"injected HTTP {what}", "type": "server_error", "param": None,
-                                "code": None}})
+        body = _json(
+            {"error": {"message": f"injected HTTP {what}", "type": "server_error", "param": None, "code": None}}
+        )
     return Reply(status=what, body=body, headers=dict(headers or {}), **faults)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Request records
 # --------------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class RecordedRequest:
@@ -599,13 +726,17 @@ class RecordedRequest:
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as a JSON-able dict (raw body omitted)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if not f.name.startswith("_") and f.name != "raw_body"}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if not f.name.startswith("_") and f.name != "raw_body"
+        }
 
 
 # --------------------------------------------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------------------------------------------
+
 
 class _ClientGone(Exception):
     pass
@@ -679,8 +810,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a broken script: tell the test through a 500 rather than a dropped socket
             self.close_connection = True
             if record.status is None:
-                self._send_json(500, {"error": {"message": f"ProviderServer: {exc!r}", "type": "server_error"}},
-                                record)
+                self._send_json(500, {"error": {"message": f"ProviderServer: {exc!r}", "type": "server_error"}}, record)
             raise
         finally:
             record._done.set()
@@ -719,19 +849,35 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer_aux(self, record: RecordedRequest) -> None:
         if record.path == "/v1/models" and record.method == "GET":
             models = sorted({_answer_of(name).model for name in DEFAULT_RECORDINGS.values()})
-            self._send_json(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
-                                                              "owned_by": "provider-server"} for m in models]},
-                            record)
+            self._send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": m, "object": "model", "created": 0, "owned_by": "provider-server"} for m in models],
+                },
+                record,
+            )
         elif record.path == "/api/tags" and record.method == "GET":
             model = _answer_of(DEFAULT_RECORDINGS["ollama"]).model
             self._send_json(200, {"models": [{"name": model, "model": model, "size": 0, "details": {}}]}, record)
         elif record.path == "/api/show" and record.method == "POST":
-            self._send_json(200, {"modelfile": "", "parameters": "", "template": "{{ .Prompt }}",
-                                  "details": {"family": "llama"}, "model_info": {"llama.context_length": 131072}},
-                            record)
+            self._send_json(
+                200,
+                {
+                    "modelfile": "",
+                    "parameters": "",
+                    "template": "{{ .Prompt }}",
+                    "details": {"family": "llama"},
+                    "model_info": {"llama.context_length": 131072},
+                },
+                record,
+            )
         else:
-            self._send_json(404, {"error": {"message": f"no route {record.method} {record.path}",
-                                            "type": "invalid_request_error"}}, record)
+            self._send_json(
+                404,
+                {"error": {"message": f"no route {record.method} {record.path}", "type": "invalid_request_error"}},
+                record,
+            )
 
     # -- response side -----------------------------------------------------------------------------------------
 
@@ -744,8 +890,9 @@ class _Handler(BaseHTTPRequestHandler):
         if record is not None:
             self.server.owner._mark(record, completed_at=time.monotonic())
 
-    def _start(self, record: RecordedRequest | None, status: int, headers: dict[str, Any],
-               framing: dict[str, str]) -> None:
+    def _start(
+        self, record: RecordedRequest | None, status: int, headers: dict[str, Any], framing: dict[str, str]
+    ) -> None:
         self.send_response(status)
         for key, value in {**headers, **framing}.items():
             for item in value if isinstance(value, list) else [value]:
@@ -763,8 +910,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
             raise _ClientGone from exc
 
-    def _send_stream(self, record: RecordedRequest, provider: str, reply: Reply, chunks: list[bytes],
-                     headers: dict[str, Any]) -> None:
+    def _send_stream(
+        self, record: RecordedRequest, provider: str, reply: Reply, chunks: list[bytes], headers: dict[str, Any]
+    ) -> None:
         owner = self.server.owner
         self._start(record, 200, headers, {"Transfer-Encoding": "chunked", "Cache-Control": "no-cache"})
         interval = 1.0 / reply.tokens_per_second if reply.tokens_per_second else 0.0
@@ -855,8 +1003,9 @@ class ProviderServer:
     :meth:`stop`. Binds ``host``:``port`` (port 0: any free port). Thread-safe.
     """
 
-    def __init__(self, defaults: dict[str, Reply] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, defaults: dict[str, Reply] | None = None, host: str = "127.0.0.1", port: int = 0, verbose: bool = False
+    ) -> None:
         self.host, self.port, self.verbose = host, port, verbose
         self._lock = threading.Lock()
         self._defaults: dict[str, Reply] = {p: Reply() for p in PROVIDERS}
@@ -877,8 +1026,9 @@ class ProviderServer:
         httpd.owner = self
         self._httpd = httpd
         self.port = httpd.server_address[1]
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"ProviderServer:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"ProviderServer:{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -979,13 +1129,15 @@ class ProviderServer:
 # Command line
 # --------------------------------------------------------------------------------------------------------------
 
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--ready-file", type=Path, help='write {"port", "base_url", "pid"} as JSON here once serving')
-    parser.add_argument("--recording", action="append", default=[],
-                        help="replay this recording on its provider's route (repeatable)")
+    parser.add_argument(
+        "--recording", action="append", default=[], help="replay this recording on its provider's route (repeatable)"
+    )
     parser.add_argument("--synthetic-tokens", type=int, help="stream N synthetic tokens on every route")
     parser.add_argument("--text", help="stream this text (split into words) on every route")
     parser.add_argument("--tokens-per-second", type=float, help="pace stream chunks at this rate")
@@ -994,8 +1146,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stall-seconds", type=float)
     parser.add_argument("--close-after", type=int)
     parser.add_argument("--error-after", type=int)
-    parser.add_argument("--fail-first", action="append", default=[], metavar="ERROR_RECORDING",
-                        help="answer the first request of the recording's provider with this error (repeatable)")
+    parser.add_argument(
+        "--fail-first",
+        action="append",
+        default=[],
+        metavar="ERROR_RECORDING",
+        help="answer the first request of the recording's provider with this error (repeatable)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     return parser.parse_args(argv)
 
@@ -1003,9 +1160,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT. Returns the exit status."""
     args = _parse_args(argv)
-    faults = {"tokens_per_second": args.tokens_per_second, "first_byte_delay": args.first_byte_delay,
-              "stall_after": args.stall_after, "stall_seconds": args.stall_seconds,
-              "close_after": args.close_after, "error_after": args.error_after}
+    faults = {
+        "tokens_per_second": args.tokens_per_second,
+        "first_byte_delay": args.first_byte_delay,
+        "stall_after": args.stall_after,
+        "stall_seconds": args.stall_seconds,
+        "close_after": args.close_after,
+        "error_after": args.error_after,
+    }
     defaults: dict[str, Reply] = {}
     for provider in PROVIDERS:
         if args.synthetic_tokens is not None or args.text is not None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from .fountain import Scene, Screenplay
 
-OFFLINE_LABEL = "OFFLINE DEMO: no model provider is configured, so this is LiteLLM's mock response, not a model's analysis."
+OFFLINE_LABEL = (
+    "OFFLINE DEMO: no model provider is configured, so this is LiteLLM's mock response, not a model's analysis."
+)
 
 
 def offline_answer(screenplay: Screenplay, scene: Scene) -> str:

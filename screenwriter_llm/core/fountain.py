@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fountain import ElementType, FountainParser
@@ -137,7 +138,7 @@ def parse(text: str) -> Screenplay:
     return Screenplay(title=_title(document.metadata), lines=lines, scenes=scenes, cues=tuple(cues))
 
 
-def _title(metadata: dict[str, object]) -> str | None:
+def _title(metadata: Mapping[str, object]) -> str | None:
     """The title page's ``Title:`` value as plain text (emphasis markup removed, lines joined), or None."""
     value = metadata.get("title")
     if isinstance(value, list):

@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import errors
-from .llm import Cancelled, Event, Failed, Finished, LLMRequest, TextDelta, Thinking, Usage, close_stream, stream_completion
+from .llm import (
+    Cancelled,
+    Event,
+    Failed,
+    Finished,
+    LLMRequest,
+    TextDelta,
+    Thinking,
+    Usage,
+    close_stream,
+    stream_completion,
+)
 
 THREAD_NAME_PREFIX = "screenwriter-job-"
 _ids = itertools.count(1)

@@ -59,8 +59,9 @@ def test_job_streams_text_and_usage(server, provider, model, recording):
 
 def test_job_cancel_closes_the_stream_and_keeps_what_arrived(server):
     server.enqueue("openai", synthetic(tokens=500, tokens_per_second=100))
-    request = LLMRequest(model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.api_base("openai"),
-                         api_key="sk-test")
+    request = LLMRequest(
+        model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.api_base("openai"), api_key="sk-test"
+    )
     before = len(server.requests())
     job = Job(request=request).start()
     text = ""
@@ -78,8 +79,9 @@ def test_job_cancel_closes_the_stream_and_keeps_what_arrived(server):
 
 def test_job_turns_a_stream_cut_into_an_error_after_the_partial_text(server):
     server.enqueue("openai", synthetic(tokens=50, close_after=10))
-    request = LLMRequest(model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.api_base("openai"),
-                         api_key="sk-test")
+    request = LLMRequest(
+        model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.api_base("openai"), api_key="sk-test"
+    )
     job = Job(request=request)
     text = run(job)
     assert text.split()[:3] == ["tok0", "tok1", "tok2"]
@@ -89,8 +91,12 @@ def test_job_turns_a_stream_cut_into_an_error_after_the_partial_text(server):
 
 def test_job_reports_a_401_with_the_key_to_set(server):
     server.enqueue("openai", error("openai_401_invalid_api_key.json"))
-    request = LLMRequest(model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.api_base("openai"),
-                         api_key="sk-test-secret-key-123456789")
+    request = LLMRequest(
+        model="openai/gpt-4o-mini",
+        messages=MESSAGES,
+        api_base=server.api_base("openai"),
+        api_key="sk-test-secret-key-123456789",
+    )
     job = Job(request=request)
     assert run(job) == ""
     assert isinstance(job.outcome, Failed) and job.outcome.error_type == "auth"

@@ -66,8 +66,16 @@ def srv() -> Any:
 def complete(litellm: ModuleType, srv: ProviderServer, provider: str, stream: bool = True, **kwargs: Any) -> Any:
     """Call litellm.completion against the loopback server the way the add-on will."""
     extra = {"stream_options": {"include_usage": True}} if stream else {}
-    return litellm.completion(model=MODELS[provider], api_base=srv.api_base(provider), api_key="sk-test",
-                              messages=MESSAGES, stream=stream, max_retries=0, **extra, **kwargs)
+    return litellm.completion(
+        model=MODELS[provider],
+        api_base=srv.api_base(provider),
+        api_key="sk-test",
+        messages=MESSAGES,
+        stream=stream,
+        max_retries=0,
+        **extra,
+        **kwargs,
+    )
 
 
 def drain(response: Any) -> tuple[str, str, Any]:
@@ -131,8 +139,9 @@ def test_thinking_arrives_as_reasoning_never_as_content(litellm, srv):
     assert usage_numbers(usage) == expected_usage(recording)
 
 
-@pytest.mark.parametrize(("provider", "recording"), [*DEFAULT_RECORDING.items(),
-                                                   ("anthropic", "anthropic_thinking_haiku45.sse")])
+@pytest.mark.parametrize(
+    ("provider", "recording"), [*DEFAULT_RECORDING.items(), ("anthropic", "anthropic_thinking_haiku45.sse")]
+)
 def test_non_streaming_answer_is_the_recordings_text_and_usage(litellm, srv, provider, recording):
     srv.enqueue(provider, replay(recording))
 
@@ -154,15 +163,21 @@ def test_synthetic_text_streams_in_each_wire_format(litellm, srv, provider):
     assert content == text
     prompt_words = len(MESSAGES[0]["content"].split())
     pieces = len(synthetic_pieces(text=text))
-    assert usage_numbers(usage) == {"prompt_tokens": prompt_words, "completion_tokens": pieces,
-                                    "total_tokens": prompt_words + pieces}
+    assert usage_numbers(usage) == {
+        "prompt_tokens": prompt_words,
+        "completion_tokens": pieces,
+        "total_tokens": prompt_words + pieces,
+    }
 
 
-@pytest.mark.parametrize(("provider", "recording", "exception"), [
-    ("openai", "openai_401_invalid_api_key.json", "AuthenticationError"),
-    # LiteLLM maps Anthropic's 529 to InternalServerError with status_code 500.
-    ("anthropic", "anthropic_529_overloaded.json", "InternalServerError"),
-])
+@pytest.mark.parametrize(
+    ("provider", "recording", "exception"),
+    [
+        ("openai", "openai_401_invalid_api_key.json", "AuthenticationError"),
+        # LiteLLM maps Anthropic's 529 to InternalServerError with status_code 500.
+        ("anthropic", "anthropic_529_overloaded.json", "InternalServerError"),
+    ],
+)
 def test_queued_error_fails_the_first_request_and_the_next_succeeds(litellm, srv, provider, recording, exception):
     srv.enqueue(provider, error(recording))
     message = json.loads(load_recording(recording).raw)["error"]["message"]
@@ -207,13 +222,19 @@ def test_dropped_connection_mid_stream_raises_after_partial_text(litellm, srv, p
     assert srv.requests()[0].chunks_sent == 6
 
 
-@pytest.mark.parametrize(("provider", "message", "exception"), [
-    ("anthropic", json.loads(load_recording("anthropic_529_overloaded.json").raw)["error"]["message"],
-     "MidStreamFallbackError"),
-    ("openai", "injected in-band error", "MidStreamFallbackError"),
-    # LiteLLM's Ollama parser reads the {"error": ...} line as a chunk and fails with KeyError 'message'.
-    ("ollama", "injected in-band error", "BadRequestError"),
-])
+@pytest.mark.parametrize(
+    ("provider", "message", "exception"),
+    [
+        (
+            "anthropic",
+            json.loads(load_recording("anthropic_529_overloaded.json").raw)["error"]["message"],
+            "MidStreamFallbackError",
+        ),
+        ("openai", "injected in-band error", "MidStreamFallbackError"),
+        # LiteLLM's Ollama parser reads the {"error": ...} line as a chunk and fails with KeyError 'message'.
+        ("ollama", "injected in-band error", "BadRequestError"),
+    ],
+)
 def test_in_band_error_under_http_200_raises(litellm, srv, provider, message, exception):
     srv.set_default(provider, synthetic(20, error_after=5))
 
@@ -255,9 +276,22 @@ def test_recordings_dir_follows_screenwriter_shared(tmp_path, monkeypatch):
 def test_out_of_process_server_writes_ready_file_and_serves_litellm(litellm, tmp_path):
     ready = tmp_path / "ready.json"
     script = Path(__file__).resolve().parents[1] / "provider_server.py"
-    proc = subprocess.Popen([sys.executable, str(script), "--port", "0", "--ready-file", str(ready),
-                             "--synthetic-tokens", "7", "--tokens-per-second", "1000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            "--port",
+            "0",
+            "--ready-file",
+            str(ready),
+            "--synthetic-tokens",
+            "7",
+            "--tokens-per-second",
+            "1000",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 10
         while not ready.exists():
@@ -268,9 +302,15 @@ def test_out_of_process_server_writes_ready_file_and_serves_litellm(litellm, tmp
         base = info["base_url"]
         assert base == f"http://127.0.0.1:{info['port']}" and info["pid"] == proc.pid
 
-        response = litellm.completion(model="openai/gpt-4", api_base=base + "/v1", api_key="sk-test",
-                                      messages=MESSAGES, stream=True, stream_options={"include_usage": True},
-                                      max_retries=0)
+        response = litellm.completion(
+            model="openai/gpt-4",
+            api_base=base + "/v1",
+            api_key="sk-test",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+            max_retries=0,
+        )
         content, _, _ = drain(response)
 
         assert content == synthetic_text(7)
@@ -283,8 +323,9 @@ def test_out_of_process_server_writes_ready_file_and_serves_litellm(litellm, tmp
         with urllib.request.urlopen(request, timeout=5) as reply:
             assert json.load(reply) == {"queued": 1}
         with pytest.raises(litellm.AuthenticationError):
-            litellm.completion(model="openai/gpt-4", api_base=base + "/v1", api_key="sk-test", messages=MESSAGES,
-                               max_retries=0)
+            litellm.completion(
+                model="openai/gpt-4", api_base=base + "/v1", api_key="sk-test", messages=MESSAGES, max_retries=0
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=5)
