@@ -200,7 +200,9 @@ class SCREENWRITER_OT_analyze_scene(Operator):
             raise PrepareError("Set a model in the Screenwriter sidebar (for example openai/gpt-4o-mini).")
         offline_mock = bool(self.mock_response)
         try:
-            netgate.check_online_access(model, api_base, bpy.app.online_access, offline_mock)
+            # Blender before 4.2 has no online-access setting (bpy.app.online_access came with extensions).
+            online = getattr(bpy.app, "online_access", True)
+            netgate.check_online_access(model, api_base, online, offline_mock)
         except netgate.OnlineAccessDisabled as exc:
             raise PrepareError(str(exc)) from exc
         api_key = _api_key(model, api_base, offline_mock)

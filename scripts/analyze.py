@@ -103,7 +103,7 @@ def main() -> int:
 
     screenwriter_llm.register()
     try:
-        if args.allow_online:
+        if args.allow_online and hasattr(bpy.context.preferences.system, "use_online_access"):  # Blender 4.2+
             bpy.context.preferences.system.use_online_access = True
         text = bpy.data.texts.new(args.screenplay.name)
         text.from_string(fountain.normalize(args.screenplay.read_text(encoding="utf-8")))
