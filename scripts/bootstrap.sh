@@ -54,7 +54,9 @@ check_python() {
         || die "$PYTHON not found on PATH. Install CPython 3.11 (Debian: apt-get install python3.11 python3.11-venv; \
 or pyenv install 3.11), or point SCREENWRITER_PYTHON at a python3.11 binary."
     local version
-    version="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    version="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" \
+        || die "$PYTHON is on PATH but does not run (a pyenv shim without that version?). Install CPython 3.11, \
+or point SCREENWRITER_PYTHON at a python3.11 binary."
     [ "$version" = "3.11" ] || die "$PYTHON is Python $version; bpy and the locks need CPython 3.11."
     "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
         || die "$PYTHON cannot create virtual environments (Debian: apt-get install python3.11-venv)."
