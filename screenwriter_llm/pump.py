@@ -20,6 +20,8 @@ from .core.llm import Cancelled, Failed, Finished
 
 #: Seconds between pump ticks in a window: 20 Hz is smooth to the eye and costs the main loop little.
 INTERVAL = 0.05
+#: Largest ``int`` RNA accepts; Blender clamps a cursor position to the end of the line.
+_END_OF_LINE = 2**31 - 1
 #: Marker kept on Texts the add-on writes (an ID property; it holds no secret).
 OUTPUT_MARKER = "screenwriter_output"
 
@@ -35,11 +37,12 @@ def append_to_text(text: bpy.types.Text, piece: str) -> None:
     """Append ``piece`` at the end of ``text``.
 
     ``Text.write`` inserts at the cursor (replacing any selection), so the cursor is first collapsed
-    to the end: the user may have clicked into the output Text meanwhile.
+    to the end of the last line: the user may have clicked into the output Text meanwhile.
+    ``cursor_set``'s ``character`` is a byte offset that Blender clamps to the line's length
+    (``txt_move_to`` in ``text.cc``); a character count would land inside a multi-byte UTF-8
+    character, so the largest value is passed and clamped instead.
     """
-    last = len(text.lines) - 1
-    end = len(text.lines[last].body)
-    text.cursor_set(last, character=end)
+    text.cursor_set(len(text.lines) - 1, character=_END_OF_LINE)
     text.write(piece)
 
 
@@ -83,26 +86,37 @@ def pump_job(job: Job) -> Batch:
     return batch
 
 
-def _redraw(names: set[str]) -> None:
+def _redraw(outputs: set[str], sources: set[str]) -> None:
+    """Redraw Text Editors showing an output Text that changed, and only the sidebar of editors showing
+    its screenplay (where the status line is): a full redraw of a long script costs far more."""
     wm = bpy.context.window_manager
     if wm is None:
         return
     for window in wm.windows:
         for area in window.screen.areas:
             space = area.spaces.active
-            if isinstance(space, bpy.types.SpaceTextEditor) and space.text is not None and space.text.name in names:
+            if not isinstance(space, bpy.types.SpaceTextEditor) or space.text is None:
+                continue
+            if space.text.name in outputs:
                 area.tag_redraw()
+            elif space.text.name in sources and space.show_region_ui:
+                for region in area.regions:
+                    if region.type == "UI":
+                        region.tag_redraw()
 
 
 def _tick() -> float | None:
     """The timer driver: one pump pass over every running job; unregisters itself when idle."""
-    names: set[str] = set()
+    outputs: set[str] = set()
+    sources: set[str] = set()
     for job in REGISTRY.jobs():
         batch = pump_job(job)
-        if batch.text or batch.outcome or batch.thinking or batch.usage:
-            names.update((job.target, job.label))
-    if names:
-        _redraw(names)
+        if batch.text or batch.outcome:
+            outputs.add(job.target)
+        if batch.deltas or batch.outcome or batch.thinking or batch.usage:
+            sources.add(job.label)
+    if outputs or sources:
+        _redraw(outputs, sources)
     return INTERVAL if REGISTRY.jobs() else None
 
 

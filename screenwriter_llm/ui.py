@@ -33,9 +33,8 @@ class SCREENWRITER_PT_main(Panel):
         config = settings(context)
         col = layout.column(align=True)
         col.prop(config, "model", text="")
-        row = col.row(align=True)
-        row.prop(config, "temperature")
-        row.prop(config, "max_tokens", text="Max")
+        col.prop(config, "temperature")
+        col.prop(config, "max_tokens")
         col.prop(config, "stream")
 
         text = source_text(context, "")

@@ -133,12 +133,19 @@ def test_many_tokens_arrive_complete_and_in_order(server, received):
 
 
 def test_multibyte_text_split_across_chunks_is_written_intact(server, received):
-    text = "Ça a l’air — très “juste”. 台詞は良い 🎬 naïve café"
-    server.enqueue("openai", synthetic(text=text))
+    text = "Ça a l’air — très “juste”. 台詞は良い 🎬 naïve café\nÉTÉ — 夏 🌊 über"
+    # Paced, so the pump writes it in several batches, each appended after multi-byte text.
+    server.enqueue("openai", synthetic(text=text, tokens_per_second=60))
     configure("openai/gpt-4o-mini", server.api_base("openai"))
     source = load_screenplay("Brick-and-Steel.fountain")
-    assert bpy.ops.screenwriter.analyze_scene(text=source.name, scene=1, output="Unicode") == {"FINISHED"}
+    writes = [0]
+    pump.LISTENERS.append(lambda job, batch: writes.__setitem__(0, writes[0] + bool(batch.text)))
+    try:
+        assert bpy.ops.screenwriter.analyze_scene(text=source.name, scene=1, output="Unicode") == {"FINISHED"}
+    finally:
+        pump.LISTENERS.clear()
     assert bpy.data.texts["Unicode"].as_string().split() == text.split()
+    assert writes[0] > 1, "the answer must have arrived in several writes for this test to mean anything"
 
 
 def test_wrong_key_is_reported_with_the_variable_to_set_and_kept_out_of_text(server, received):
