@@ -1,20 +1,23 @@
-"""Operators: Analyze Scene, Cancel, Go to Scene. Thin: they snapshot settings on the main thread,
+"""Operators: Analyze Scene, Regenerate, Cancel, Go to Scene. Thin: they snapshot settings on the main thread,
 hand a :class:`~.core.jobs.Job` to the pump, and report."""
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 import bpy
-from bpy.props import IntProperty, StringProperty
+from bpy.props import BoolProperty, IntProperty, StringProperty
 from bpy.types import Context, Event, Operator
 
 from . import pump
 from .core import errors, fountain, netgate, prompts
-from .core.jobs import Job
+from .core.jobs import Deadlines, Job
 from .core.llm import Failed, Finished, LLMRequest
+from .core.retry import RetryPolicy
 from .props import preferences, settings
 
 if TYPE_CHECKING:
@@ -29,6 +32,9 @@ MAX_NAME_BYTES = 63
 #: Placeholder key for OpenAI-compatible servers on this machine, which need none but whose SDK
 #: refuses to start without one. Never sent anywhere but loopback.
 LOCAL_PLACEHOLDER_KEY = "sk-local-no-key-needed"
+
+#: ID property on an output Text holding its last request as JSON (model, settings, messages; no key).
+REQUEST_KEY = "screenwriter_request"
 
 _parse_cache: dict[str, tuple[int, fountain.Screenplay]] = {}
 
@@ -91,7 +97,7 @@ def _api_key(model: str, api_base: str | None, offline_mock: bool) -> str | None
     )
 
 
-def prepare_output(name: str, source: bpy.types.Text) -> bpy.types.Text:
+def prepare_output(name: str, source: bpy.types.Text | None) -> bpy.types.Text:
     """The output Text ``name``, created or emptied for a new answer.
 
     An earlier answer in it is kept as ``"<name> (previous)"``. Refuses (``PrepareError``) to write into
@@ -118,118 +124,134 @@ def prepare_output(name: str, source: bpy.types.Text) -> bpy.types.Text:
             bpy.data.texts.remove(old)
         keep = existing.copy()
         keep.name = previous_name
+        if keep.get(REQUEST_KEY):
+            del keep[REQUEST_KEY]  # Regenerate works on the current answer only
     existing.clear()
     return existing
 
 
-class SCREENWRITER_OT_analyze_scene(Operator):
-    """Stream a language model's craft-level analysis of one scene into a Text"""
+@dataclass(frozen=True)
+class Snapshot:
+    """The settings of one request, read on the main thread (the worker never touches bpy)."""
 
-    bl_idname = "screenwriter.analyze_scene"
-    bl_label = "Analyze Scene"
-    bl_options = {"REGISTER"}
+    model: str
+    fallbacks: tuple[str, ...]
+    temperature: float
+    max_tokens: int
+    stream: bool
 
-    text: StringProperty(  # type: ignore[valid-type]
-        name="Screenplay",
-        description="Name of the Text holding the screenplay (empty: the Text in the active editor)",
-        options={"SKIP_SAVE"},
+    @classmethod
+    def from_scene(cls, context: Context) -> Snapshot:
+        """The sidebar settings of the active scene."""
+        config = settings(context)
+        return cls(
+            config.model.strip(), tuple(config.fallback_list()), config.temperature, config.max_tokens, config.stream
+        )
+
+
+def build_job(
+    context: Context,
+    snapshot: Snapshot,
+    messages: tuple[dict[str, str], ...],
+    source: bpy.types.Text | None,
+    output_name: str,
+    mock_response: str = "",
+) -> tuple[Job, list[str]]:
+    """Check and snapshot everything a request needs, prepare the output Text and return the job
+    (not started) with warnings for the user (fallback models that had to be skipped).
+
+    Raises :class:`PrepareError` (no model, online access off for a remote model, no key).
+    The request is recorded on the output Text (``screenwriter_request``: model, settings, messages;
+    never a key) so Regenerate can run it again.
+    """
+    if not snapshot.model:
+        raise PrepareError("Set a model in the Screenwriter sidebar (for example openai/gpt-4o-mini).")
+    prefs = preferences(context)
+    api_base = (prefs.api_base.strip() if prefs else "") or None
+    # Blender before 4.2 has no online-access setting (bpy.app.online_access came with extensions).
+    online = getattr(bpy.app, "online_access", True)
+    offline_mock = bool(mock_response)
+    requests: list[LLMRequest] = []
+    warnings: list[str] = []
+    for model in (snapshot.model, *snapshot.fallbacks):
+        try:
+            try:
+                netgate.check_online_access(model, api_base, online, offline_mock)
+            except netgate.OnlineAccessDisabled as exc:
+                raise PrepareError(str(exc)) from exc
+            api_key = _api_key(model, api_base, offline_mock)
+        except PrepareError as exc:
+            if not requests:
+                raise
+            warnings.append(f"Fallback {model} skipped: {exc}")
+            continue
+        requests.append(
+            LLMRequest(
+                model=model,
+                messages=messages,
+                temperature=snapshot.temperature,
+                max_tokens=snapshot.max_tokens,
+                stream=snapshot.stream,
+                api_base=api_base,
+                api_key=api_key,
+                mock_response=mock_response or None,
+            )
+        )
+    deadlines = Deadlines()
+    policy = RetryPolicy()
+    if prefs is not None:
+        deadlines = Deadlines(prefs.first_token_timeout, prefs.stall_timeout, prefs.total_timeout)
+        policy = RetryPolicy(max_retries=prefs.max_retries)
+    output = prepare_output(output_name, source)
+    output[REQUEST_KEY] = json.dumps(
+        {
+            "source": source.name if source else "",
+            "model": snapshot.model,
+            "fallbacks": list(snapshot.fallbacks),
+            "temperature": snapshot.temperature,
+            "max_tokens": snapshot.max_tokens,
+            "stream": snapshot.stream,
+            "messages": list(messages),
+        }
     )
-    scene: IntProperty(  # type: ignore[valid-type]
-        name="Scene",
-        description="Scene number, counted from 1 (0: the scene under the cursor)",
-        min=0,
-        options={"SKIP_SAVE"},
+    job = Job(
+        request=requests[0],
+        fallbacks=tuple(requests[1:]),
+        label=source.name if source else output.name,
+        target=output.name,
+        policy=policy,
+        deadlines=deadlines,
     )
-    output: StringProperty(  # type: ignore[valid-type]
-        name="Output",
-        description="Name of the Text to write the analysis into (empty: '<script> - Scene N Analysis')",
-        options={"SKIP_SAVE"},
-    )
-    mock_response: StringProperty(  # type: ignore[valid-type]
-        name="Mock Response",
-        description="For scripts and demos: LiteLLM answers with this text instead of calling a provider",
-        options={"SKIP_SAVE", "HIDDEN"},
-    )
+    return job, warnings
+
+
+class _StreamingOperator(Operator):
+    """Shared driving of a job: synchronous in background mode, a timer pump plus a modal ESC watch in
+    a window. Subclasses build the job in :meth:`make_job`."""
 
     _job: Job | None = None
     _timer: bpy.types.Timer | None = None
 
-    @classmethod
-    def poll(cls, context: Context) -> bool:
-        if not bpy.data.texts:
-            cls.poll_message_set("Open a screenplay in the Text Editor first")
-            return False
-        return True
+    def make_job(self, context: Context) -> tuple[Job, list[str]]:
+        """Build the job (not started) and warnings; raise :class:`PrepareError` to refuse."""
+        raise NotImplementedError
 
     def _start(self, context: Context) -> Job | None:
-        """Build the request on the main thread and start the job; report and return None on error."""
+        """Build and start the job; report and return None when it cannot start."""
         try:
-            job = self._make_job(context)
+            job, warnings = self.make_job(context)
         except PrepareError as exc:
             self.report({"ERROR"}, str(exc))
             return None
+        for warning in warnings:
+            self.report({"WARNING"}, warning)
         pump.start(job)
         return job
-
-    def _make_job(self, context: Context) -> Job:
-        source = source_text(context, self.text)
-        if source is None:
-            raise PrepareError(
-                f"No Text named '{self.text}'." if self.text else "Open a screenplay in the Text Editor first."
-            )
-        screenplay = screenplay_of(source)
-        if not screenplay.scenes:
-            raise PrepareError(
-                f"No scene headings found in '{source.name}'. A scene heading starts with INT. or EXT. "
-                "(or '.' to force one) and stands alone between blank lines."
-            )
-        if self.scene:
-            if self.scene > len(screenplay.scenes):
-                raise PrepareError(
-                    f"'{source.name}' has {len(screenplay.scenes)} scenes; there is no scene {self.scene}."
-                )
-            scene = screenplay.scenes[self.scene - 1]
-        else:
-            scene = screenplay.scene_at_line(source.current_line_index) or screenplay.scenes[0]
-
-        config = settings(context)
-        prefs = preferences(context)
-        api_base = (prefs.api_base.strip() if prefs else "") or None
-        model = config.model.strip()
-        if not model:
-            raise PrepareError("Set a model in the Screenwriter sidebar (for example openai/gpt-4o-mini).")
-        offline_mock = bool(self.mock_response)
-        try:
-            # Blender before 4.2 has no online-access setting (bpy.app.online_access came with extensions).
-            online = getattr(bpy.app, "online_access", True)
-            netgate.check_online_access(model, api_base, online, offline_mock)
-        except netgate.OnlineAccessDisabled as exc:
-            raise PrepareError(str(exc)) from exc
-        api_key = _api_key(model, api_base, offline_mock)
-
-        title = screenplay.title or PurePath(source.name).stem
-        output_name = self.output or default_output_name(source.name, scene.number)
-        request = LLMRequest(
-            model=model,
-            messages=prompts.scene_analysis_messages(screenplay, scene, title),
-            temperature=config.temperature,
-            max_tokens=config.max_tokens,
-            stream=config.stream,
-            api_base=api_base,
-            api_key=api_key,
-            mock_response=self.mock_response or None,
-        )
-        output = prepare_output(output_name, source)
-        self.output = output.name
-        message = tip_("Analysing scene {} ({}) into '{}'").format(scene.number, scene.heading, output.name)
-        self.report({"INFO"}, message)
-        return Job(request=request, label=source.name, target=output.name)
 
     def _report_outcome(self, job: Job) -> set[Result]:
         line = job.status_line()
         if isinstance(job.outcome, Finished):
-            model = job.answered_by or job.request.model
-            self.report({"INFO"}, tip_("'{}' written by {}. {}").format(job.target, model, line))
+            self.report({"INFO"}, tip_("'{}' written. {}").format(job.target, line))
             return {"FINISHED"}
         if isinstance(job.outcome, Failed):
             self.report({"ERROR"}, line)
@@ -297,6 +319,126 @@ class SCREENWRITER_OT_analyze_scene(Operator):
         self._finish(context)
 
 
+class SCREENWRITER_OT_analyze_scene(_StreamingOperator):
+    """Stream a language model's craft-level analysis of one scene into a Text"""
+
+    bl_idname = "screenwriter.analyze_scene"
+    bl_label = "Analyze Scene"
+    bl_options = {"REGISTER"}
+
+    text: StringProperty(  # type: ignore[valid-type]
+        name="Screenplay",
+        description="Name of the Text holding the screenplay (empty: the Text in the active editor)",
+        options={"SKIP_SAVE"},
+    )
+    scene: IntProperty(  # type: ignore[valid-type]
+        name="Scene",
+        description="Scene number, counted from 1 (0: the scene under the cursor)",
+        min=0,
+        options={"SKIP_SAVE"},
+    )
+    output: StringProperty(  # type: ignore[valid-type]
+        name="Output",
+        description="Name of the Text to write the analysis into (empty: '<script> - Scene N Analysis')",
+        options={"SKIP_SAVE"},
+    )
+    mock_response: StringProperty(  # type: ignore[valid-type]
+        name="Mock Response",
+        description="For scripts and demos: LiteLLM answers with this text instead of calling a provider",
+        options={"SKIP_SAVE", "HIDDEN"},
+    )
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        if not bpy.data.texts:
+            cls.poll_message_set("Open a screenplay in the Text Editor first")
+            return False
+        return True
+
+    def make_job(self, context: Context) -> tuple[Job, list[str]]:
+        source = source_text(context, self.text)
+        if source is None:
+            raise PrepareError(
+                f"No Text named '{self.text}'." if self.text else "Open a screenplay in the Text Editor first."
+            )
+        screenplay = screenplay_of(source)
+        if not screenplay.scenes:
+            raise PrepareError(
+                f"No scene headings found in '{source.name}'. A scene heading starts with INT. or EXT. "
+                "(or '.' to force one) and stands alone between blank lines."
+            )
+        if self.scene:
+            if self.scene > len(screenplay.scenes):
+                raise PrepareError(
+                    f"'{source.name}' has {len(screenplay.scenes)} scenes; there is no scene {self.scene}."
+                )
+            scene = screenplay.scenes[self.scene - 1]
+        else:
+            scene = screenplay.scene_at_line(source.current_line_index) or screenplay.scenes[0]
+        title = screenplay.title or PurePath(source.name).stem
+        messages = prompts.scene_analysis_messages(screenplay, scene, title)
+        output_name = self.output or default_output_name(source.name, scene.number)
+        job, warnings = build_job(
+            context, Snapshot.from_scene(context), messages, source, output_name, self.mock_response
+        )
+        self.output = job.target
+        message = tip_("Analysing scene {} ({}) into '{}'").format(scene.number, scene.heading, job.target)
+        self.report({"INFO"}, message)
+        return job, warnings
+
+
+class SCREENWRITER_OT_regenerate(_StreamingOperator):
+    """Run the last request of an output Text again, replacing its answer (the earlier answer is kept
+    as '<name> (previous)')"""
+
+    bl_idname = "screenwriter.regenerate"
+    bl_label = "Regenerate"
+    bl_options = {"REGISTER"}
+
+    output: StringProperty(  # type: ignore[valid-type]
+        name="Output",
+        description="The output Text to regenerate (empty: the Text in the active editor)",
+        options={"SKIP_SAVE"},
+    )
+    use_current_settings: BoolProperty(  # type: ignore[valid-type]
+        name="Use Current Settings",
+        description="Use the sidebar's model and settings now, instead of those of the earlier request",
+        default=False,
+        options={"SKIP_SAVE"},
+    )
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        if not any(t.get(REQUEST_KEY) for t in bpy.data.texts):
+            cls.poll_message_set("No analysis to regenerate yet")
+            return False
+        return True
+
+    def make_job(self, context: Context) -> tuple[Job, list[str]]:
+        output = source_text(context, self.output)
+        if output is None or not output.get(REQUEST_KEY):
+            name = self.output or (output.name if output else "")
+            raise PrepareError(f"'{name}' holds no Screenwriter LLM answer to regenerate.")
+        try:
+            stored = json.loads(output[REQUEST_KEY])
+            messages = tuple({"role": m["role"], "content": m["content"]} for m in stored["messages"])
+            snapshot = Snapshot(
+                stored["model"],
+                tuple(stored.get("fallbacks", ())),
+                float(stored["temperature"]),
+                int(stored["max_tokens"]),
+                bool(stored["stream"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PrepareError(f"The request stored with '{output.name}' cannot be read ({exc}).") from exc
+        if self.use_current_settings:
+            snapshot = Snapshot.from_scene(context)
+        source = bpy.data.texts.get(stored.get("source", ""))
+        job, warnings = build_job(context, snapshot, messages, source, output.name)
+        self.report({"INFO"}, tip_("Regenerating '{}' with {}").format(job.target, snapshot.model))
+        return job, warnings
+
+
 class SCREENWRITER_OT_cancel(Operator):
     """Stop the running analysis; the text that already arrived stays"""
 
@@ -352,5 +494,10 @@ class SCREENWRITER_OT_goto_scene(Operator):
         return {"FINISHED"}
 
 
-classes = (SCREENWRITER_OT_analyze_scene, SCREENWRITER_OT_cancel, SCREENWRITER_OT_goto_scene)
+classes = (
+    SCREENWRITER_OT_analyze_scene,
+    SCREENWRITER_OT_regenerate,
+    SCREENWRITER_OT_cancel,
+    SCREENWRITER_OT_goto_scene,
+)
 register, unregister = bpy.utils.register_classes_factory(classes)

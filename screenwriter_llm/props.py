@@ -47,6 +47,24 @@ class SCREENWRITER_PG_settings(PropertyGroup):
         min=16,
         soft_max=16384,
     )
+    fallback_models: StringProperty(  # type: ignore[valid-type]
+        name="Fallbacks",
+        description=(
+            "Models to try in order, separated by commas, when the model fails before its first token "
+            "(bad key, not found, rate-limited after retries, unavailable)"
+        ),
+        default="",
+    )
+
+    def fallback_list(self) -> list[str]:
+        """The fallback model strings, in order, without blanks or repeats of the primary model."""
+        seen = {self.model.strip()}
+        models = []
+        for model in (m.strip() for m in self.fallback_models.split(",")):
+            if model and model not in seen:
+                seen.add(model)
+                models.append(model)
+        return models
 
 
 class SCREENWRITER_AP_preferences(AddonPreferences):
@@ -63,9 +81,52 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         default="",
     )
 
+    max_retries: IntProperty(  # type: ignore[valid-type]
+        name="Max Retries",
+        description=(
+            "Retries when the provider is busy or down (HTTP 429, 5xx, 529, connection errors) before the "
+            "first token, with growing waits of 1, 2, 4, 8, 16 s (or the provider's Retry-After)"
+        ),
+        default=5,
+        min=0,
+        max=10,
+    )
+    first_token_timeout: FloatProperty(  # type: ignore[valid-type]
+        name="First Token Timeout",
+        description="Seconds to wait for the first words of an answer before giving up",
+        default=30.0,
+        min=1.0,
+        soft_max=300.0,
+        subtype="TIME_ABSOLUTE",
+        unit="TIME_ABSOLUTE",
+    )
+    stall_timeout: FloatProperty(  # type: ignore[valid-type]
+        name="Stall Timeout",
+        description="Seconds of silence in the middle of an answer before it is treated as broken off",
+        default=30.0,
+        min=1.0,
+        soft_max=300.0,
+        subtype="TIME_ABSOLUTE",
+        unit="TIME_ABSOLUTE",
+    )
+    total_timeout: FloatProperty(  # type: ignore[valid-type]
+        name="Total Limit",
+        description="Longest time one analysis may take, retries included",
+        default=600.0,
+        min=10.0,
+        soft_max=3600.0,
+        subtype="TIME_ABSOLUTE",
+        unit="TIME_ABSOLUTE",
+    )
+
     def draw(self, context: Context) -> None:
         layout: UILayout = self.layout
         layout.prop(self, "api_base")
+        col = layout.column(heading="Reliability")
+        col.prop(self, "max_retries")
+        col.prop(self, "first_token_timeout")
+        col.prop(self, "stall_timeout")
+        col.prop(self, "total_timeout")
         col = layout.column(align=True)
         col.label(text="API keys are read from the environment Blender starts from:", icon="INFO")
         col.label(text="OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, AZURE_API_KEY, ...")

@@ -70,6 +70,7 @@ def pump_job(job: Job) -> Batch:
 
     When the batch carries the outcome, writes the closing note and stops tracking the job.
     """
+    job.check_deadlines()
     batch = job.drain()
     text = bpy.data.texts.get(job.target)
     if text is None and job.outcome is None:

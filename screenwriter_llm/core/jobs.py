@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import errors
@@ -28,12 +28,53 @@ from .llm import (
     close_stream,
     stream_completion,
 )
+from .retry import FALLBACK_KINDS, RetryPolicy
 
 THREAD_NAME_PREFIX = "screenwriter-job-"
 _ids = itertools.count(1)
 
 Outcome = Finished | Failed | Cancelled
 StreamFn = Callable[[LLMRequest, threading.Event, Callable[[Any], None]], Iterator[Event]]
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """Waiting ``delay`` seconds before retry ``attempt`` of ``max_retries`` for ``model``."""
+
+    model: str
+    attempt: int
+    max_retries: int
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class FallingBack:
+    """``failed_model`` failed before its first token (``reason``); ``next_model`` is tried now."""
+
+    failed_model: str
+    next_model: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Deadlines the job owns, in seconds (LiteLLM's ``timeout`` is per read, not a deadline).
+
+    ``first_token``: from the start of an attempt to its first text (preference, default 30);
+    ``stall``: the longest silence between chunks once text flows; ``total``: the whole job.
+    LiteLLM's per-read timeout is set to the smaller of the first two, so a connection on which the
+    provider never answers is abandoned in time even before any response object exists.
+    """
+
+    first_token: float = 30.0
+    stall: float = 30.0
+    total: float = 600.0
+
+    @property
+    def read_timeout(self) -> float:
+        """The per-read timeout passed to LiteLLM."""
+        return min(self.first_token, self.stall)
 
 
 @dataclass
@@ -63,9 +104,12 @@ class Job:
     request: LLMRequest
     label: str = ""
     target: str = ""
+    fallbacks: tuple[LLMRequest, ...] = ()
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    deadlines: Deadlines = field(default_factory=Deadlines)
     stream_fn: StreamFn = stream_completion
     id: int = field(default_factory=lambda: next(_ids))
-    events: queue.Queue[Event] = field(default_factory=queue.Queue, repr=False)
+    events: queue.Queue[Event | Retrying | FallingBack] = field(default_factory=queue.Queue, repr=False)
     started_at: float | None = None
     first_token_at: float | None = None
     ended_at: float | None = None
@@ -75,11 +119,19 @@ class Job:
     usage: Usage | None = None
     outcome: Outcome | None = None
     answered_by: str = ""
+    retry: Retrying | None = None
+    retry_until: float | None = None
+    fallback: FallingBack | None = None
+    requests_sent: int = 0
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _cancel_reason: str = ""
     _thread: threading.Thread | None = field(default=None, repr=False)
     _response: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _expired: str = ""
+    _attempt_started_at: float = 0.0
+    _last_chunk_at: float = 0.0
+    _text_shown: bool = False
 
     # --- worker side ---------------------------------------------------------------------------
 
@@ -99,11 +151,8 @@ class Job:
 
     def _run(self) -> None:
         try:
-            for event in self.stream_fn(self.request, self._cancel, self._remember_response):
-                if self._cancel.is_set():
-                    break
-                self.events.put(event)
-        except BaseException as exc:  # noqa: BLE001 - every failure becomes an event the user can read
+            self._run_models()
+        except BaseException as exc:  # noqa: BLE001 - a defect must still end the job with a message
             if not self._cancel.is_set():
                 message, kind = errors.describe_exception(exc, self.request.model, self.request.api_base)
                 self.events.put(Failed(message, kind))
@@ -113,6 +162,118 @@ class Job:
                 self.events.put(Cancelled(self._cancel_reason or "Cancelled"))
             with self._lock:
                 self._response = None
+
+    def _run_models(self) -> None:
+        """Try the primary model, then each fallback, each with the retry policy; stop at the first
+        answer, the first failure after text was shown, cancellation or an expired deadline."""
+        candidates = (self.request, *self.fallbacks)
+        for index, request in enumerate(candidates):
+            exc = self._run_with_retries(request)
+            if exc is None or self._cancel.is_set():
+                return
+            message, kind = self._explain(exc, request)
+            has_next = index + 1 < len(candidates)
+            if self._text_shown or self._expired or not has_next or kind not in FALLBACK_KINDS:
+                self.events.put(Failed(message, kind))
+                return
+            self.events.put(FallingBack(request.model, candidates[index + 1].model, message))
+
+    def _run_with_retries(self, request: LLMRequest) -> BaseException | None:
+        """Run ``request`` until it answers (None) or fails for good (the last exception)."""
+        request = replace(request, read_timeout=min(request.read_timeout, self.deadlines.read_timeout))
+        attempt = 0
+        waited = 0.0
+        while True:
+            try:
+                self._attempt(request)
+                return None
+            except BaseException as exc:  # noqa: BLE001 - classified below, never swallowed silently
+                if self._cancel.is_set() or self._text_shown or self._expired:
+                    return exc
+                delay = self.policy.delay(exc, attempt, waited)
+                if delay is None:
+                    return exc
+                attempt += 1
+                message, _ = errors.describe_exception(exc, request.model, request.api_base)
+                self.events.put(Retrying(request.model, attempt, self.policy.max_retries, delay, message))
+                if self._cancel.wait(delay):
+                    return exc
+                waited += delay
+
+    def _attempt(self, request: LLMRequest) -> None:
+        """One request: stream its events into the queue. Raises what LiteLLM raises; raises
+        ``TimeoutError`` when a deadline expired (the pump closed the stream)."""
+        self.requests_sent += 1
+        self._attempt_started_at = self._last_chunk_at = time.monotonic()
+        for event in self.stream_fn(request, self._cancel, self._remember_response):
+            self._last_chunk_at = time.monotonic()
+            if self._cancel.is_set():
+                return
+            if self._expired:
+                raise TimeoutError(self._expired)
+            if isinstance(event, TextDelta):
+                self._text_shown = True
+            elif isinstance(event, Finished):
+                event = Finished(event.finish_reason, request.model)
+            self.events.put(event)
+        if self._expired:
+            raise TimeoutError(self._expired)
+
+    def _explain(self, exc: BaseException, request: LLMRequest) -> tuple[str, str]:
+        """A message for a final failure, with the deadline or the partial answer in mind."""
+        if self._expired:
+            return self._expired, "timeout"
+        if type(exc).__name__ == "Timeout" or isinstance(exc, TimeoutError):
+            return self._timeout_message(request.model), "timeout"
+        message, kind = errors.describe_exception(exc, request.model, request.api_base)
+        if self._text_shown:
+            return (
+                f"The answer from {request.model} broke off before it was complete ({kind}). "
+                f"The text above is what arrived; run Analyze Scene again for a full answer. {message}",
+                kind,
+            )
+        return message, kind
+
+    def _timeout_message(self, model: str) -> str:
+        if self._text_shown:
+            return (
+                f"{model} stopped sending for {self.deadlines.stall:.0f} s (stall timeout); the answer is "
+                "incomplete. Try again, or raise the Stall Timeout in the add-on preferences."
+            )
+        return (
+            f"No answer from {model} within {self.deadlines.first_token:.0f} s (first-token timeout). The "
+            "provider may be overloaded: try again, choose another model, or raise the First Token Timeout "
+            "in the add-on preferences."
+        )
+
+    def check_deadlines(self, now: float | None = None) -> None:
+        """Enforce the deadlines (called by the pump on every tick, in both drivers). An expired job
+        has its HTTP stream closed; the worker then reports the timeout as its outcome."""
+        if self.outcome is not None or self._expired or self._cancel.is_set() or self.started_at is None:
+            return
+        now = time.monotonic() if now is None else now
+        message = ""
+        if now - self.started_at > self.deadlines.total:
+            message = (
+                f"The analysis took longer than {self.deadlines.total:.0f} s (the total limit) and was stopped. "
+                "Lower Max Tokens or raise the limit in the add-on preferences."
+            )
+        elif self.retry_until is not None and now < self.retry_until:
+            return  # waiting to retry is not silence
+        elif (
+            not self._text_shown
+            and self._attempt_started_at
+            and now - self._attempt_started_at > (self.deadlines.first_token)
+        ):
+            message = self._timeout_message(self.request.model)
+        elif self._text_shown and now - self._last_chunk_at > self.deadlines.stall:
+            message = self._timeout_message(self.request.model)
+        if message:
+            self._expired = message
+            with self._lock:
+                response = self._response
+            if response is not None:
+                close_stream(response)
 
     # --- any thread ----------------------------------------------------------------------------
 
@@ -176,12 +337,19 @@ class Job:
             if isinstance(event, TextDelta):
                 if self.first_token_at is None:
                     self.first_token_at = time.monotonic()
+                    self.retry = self.retry_until = None
                 pieces.append(event.text)
                 batch.deltas += 1
             elif isinstance(event, Thinking):
                 batch.thinking = self.thinking = True
             elif isinstance(event, Usage):
                 batch.usage = self.usage = event
+            elif isinstance(event, Retrying):
+                self.retry = event
+                self.retry_until = time.monotonic() + event.delay
+            elif isinstance(event, FallingBack):
+                self.fallback = event
+                self.retry = self.retry_until = None
             elif isinstance(event, (Finished, Failed, Cancelled)):
                 if isinstance(event, Finished):
                     self.answered_by = event.model
@@ -216,17 +384,24 @@ class Job:
         return (self.ended_at or time.monotonic()) - self.started_at
 
     def status_line(self) -> str:
-        """One line for the sidebar and the status bar: waiting / thinking… / streaming N tokens /
-        done with tokens in and out, time to first token and duration / the error and what to do."""
+        """One line for the sidebar and the status bar: waiting / retrying in N s / thinking… /
+        streaming N tokens / done with tokens in and out, time to first token, duration and the model
+        that answered / the error and what to do."""
         outcome = self.outcome
+        model = self.fallback.next_model if self.fallback else self.request.model
         if outcome is None:
             if self.cancel_requested:
                 return "Cancelling…"
             if self.deltas_received:
-                return f"Streaming… {self.deltas_received} tokens"
+                return f"Streaming… {self.deltas_received} tokens from {model}"
+            if self.retry is not None and self.retry_until is not None:
+                left = max(0, round(self.retry_until - time.monotonic()))
+                return f"Provider busy — retrying in {left} s ({self.retry.attempt}/{self.retry.max_retries})"
             if self.thinking:
                 return "Thinking…"
-            return f"Waiting for {self.request.model}…"
+            if self.fallback is not None:
+                return f"{self.fallback.failed_model} failed; trying fallback {model}…"
+            return f"Waiting for {model}…"
         if isinstance(outcome, Failed):
             return f"Error: {outcome.message}"
         if isinstance(outcome, Cancelled):
@@ -242,7 +417,10 @@ class Job:
         parts.append(f"{self.duration:.1f} s")
         if outcome.finish_reason == "length":
             parts.append("stopped at Max Tokens")
-        return "Done: " + ", ".join(parts)
+        by = self.answered_by or self.request.model
+        if self.fallback is not None:
+            by += " (fallback)"
+        return f"Done by {by}: " + ", ".join(parts)
 
 
 class JobRegistry:

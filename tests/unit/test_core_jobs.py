@@ -53,7 +53,9 @@ def test_job_streams_text_and_usage(server, provider, model, recording):
         usage["prompt_tokens"],
         usage["completion_tokens"],
     )
-    assert job.status_line().startswith(f"Done: {usage['prompt_tokens']} in / {usage['completion_tokens']} out")
+    assert job.status_line().startswith(
+        f"Done by {model}: {usage['prompt_tokens']} in / {usage['completion_tokens']} out"
+    )
     assert job.join(5)
 
 
