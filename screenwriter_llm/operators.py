@@ -254,7 +254,7 @@ class _StreamingOperator(Operator):
             self.report({"INFO"}, tip_("'{}' written. {}").format(job.target, line))
             return {"FINISHED"}
         if isinstance(job.outcome, Failed):
-            self.report({"ERROR"}, line)
+            self.report({"ERROR"}, job.outcome.message)
             return {"CANCELLED"}
         self.report({"WARNING"}, line)
         return {"CANCELLED"}

@@ -627,6 +627,10 @@ class Reply:
     - ``stall_after`` k: after k chunks send nothing for ``stall_seconds`` (None: until the client closes or
       the server stops), then carry on.
     - ``close_after`` k: after k chunks drop the connection without ending the chunked body.
+    - ``malformed_after`` k: after k chunks send one line of broken JSON (``data: {"choices": [{``) in the
+      route's framing, then carry on.
+    - ``split_bytes``: send every chunk as two HTTP chunks, flushed apart, cut inside its first multi-byte
+      UTF-8 character (or in the middle when it has none), so a decoder sees half a character.
     - ``error_after`` k: after k chunks send an in-band error (``event: error`` / an ``{"error": ...}`` line,
       ``error_body``; default: the recorded Anthropic 529 body on the Anthropic route, an OpenAI-shaped
       ``server_error`` or an Ollama ``{"error": ...}`` line elsewhere) under HTTP 200, then end the body.
@@ -649,6 +653,8 @@ class Reply:
     stall_seconds: float | None = None
     close_after: int | None = None
     error_after: int | None = None
+    malformed_after: int | None = None
+    split_bytes: bool = False
     error_body: str | None = None
 
     @classmethod
@@ -927,10 +933,20 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             if index == reply.stall_after:
                 self._wait(reply.stall_seconds, record)
+            if index == reply.malformed_after:
+                broken = b'{"choices": [{'
+                self._write_chunk(record, broken + b"\n" if provider == "ollama" else b"data: " + broken + b"\n\n")
             if interval and index:
                 self._wait(interval, record)
             self._check_client(record)
-            self._write_chunk(record, chunks[index])
+            if reply.split_bytes:
+                data = chunks[index]
+                cut = next((i + 1 for i, byte in enumerate(data) if byte >= 0xC0), len(data) // 2)
+                self._write_chunk(record, data[:cut])
+                self._wait(0.005, record)
+                self._write_chunk(record, data[cut:])
+            else:
+                self._write_chunk(record, chunks[index])
             owner._mark(record, chunks_sent=record.chunks_sent + 1)
         self._write(record, b"0\r\n\r\n")
         owner._mark(record, completed_at=time.monotonic())
@@ -1083,6 +1099,14 @@ class ProviderServer:
             raise ValueError(f"unknown provider {provider!r}")
         with self._lock:
             self._queues[provider].extend(replies)
+
+    def clear_queues(self) -> list[Reply]:
+        """Drop every queued reply (a test's leftovers must not answer the next test); returns them."""
+        with self._lock:
+            dropped = [reply for queue in self._queues.values() for reply in queue]
+            for queue in self._queues.values():
+                queue.clear()
+        return dropped
 
     def _next_reply(self, provider: str) -> Reply:
         with self._lock:

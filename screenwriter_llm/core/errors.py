@@ -55,6 +55,33 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def is_timeout(exc: BaseException) -> bool:
+    """True when ``exc`` is a read or connect timeout, also when LiteLLM wrapped it mid-stream
+    (``MidStreamFallbackError`` keeps the cause in ``original_exception``)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in ("Timeout", "APITimeoutError", "ReadTimeout") or isinstance(current, TimeoutError):
+            return True
+        if "timed out" in str(current).lower():
+            return True
+        current = getattr(current, "original_exception", None) or current.__cause__
+    return False
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when the server could not be reached (refused, reset, DNS), however LiteLLM classed it:
+    the OpenAI SDK's "Connection error." arrives as an ``InternalServerError`` (status 500)."""
+    text = str(exc)
+    return (
+        type(exc).__name__ == "APIConnectionError"
+        or isinstance(exc, ConnectionError)
+        or "Connection error" in text
+        or "Connection refused" in text
+    )
+
+
 def describe_exception(exc: BaseException, model: str, api_base: str | None = None) -> tuple[str, str]:
     """Return ``(message, error_type)`` for an exception raised while calling ``model``.
 
@@ -91,6 +118,12 @@ def describe_exception(exc: BaseException, model: str, api_base: str | None = No
         )
     if name == "RateLimitError" or status == 429:
         return f"{model} is rate-limited (HTTP 429). Wait a minute and try again. Details: {detail}", "rate_limit"
+    if getattr(exc, "status_code", None) in (None, 500) and is_connection_error(exc):
+        return (
+            f"Could not connect to {where}. Check that the server is running and the endpoint in the "
+            f"add-on preferences is right. Details: {detail}",
+            "connection",
+        )
     if name in ("ServiceUnavailableError", "InternalServerError", "BadGatewayError") or (
         isinstance(status, int) and status >= 500
     ):

@@ -123,6 +123,7 @@ class Job:
     retry_until: float | None = None
     fallback: FallingBack | None = None
     requests_sent: int = 0
+    retries_made: int = 0
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _cancel_reason: str = ""
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -223,7 +224,7 @@ class Job:
         """A message for a final failure, with the deadline or the partial answer in mind."""
         if self._expired:
             return self._expired, "timeout"
-        if type(exc).__name__ == "Timeout" or isinstance(exc, TimeoutError):
+        if errors.is_timeout(exc):
             return self._timeout_message(request.model), "timeout"
         message, kind = errors.describe_exception(exc, request.model, request.api_base)
         if self._text_shown:
@@ -345,6 +346,7 @@ class Job:
             elif isinstance(event, Usage):
                 batch.usage = self.usage = event
             elif isinstance(event, Retrying):
+                self.retries_made += 1
                 self.retry = event
                 self.retry_until = time.monotonic() + event.delay
             elif isinstance(event, FallingBack):
@@ -420,6 +422,8 @@ class Job:
         by = self.answered_by or self.request.model
         if self.fallback is not None:
             by += " (fallback)"
+        if self.retries_made:
+            by += f" after {self.retries_made} {'retry' if self.retries_made == 1 else 'retries'}"
         return f"Done by {by}: " + ", ".join(parts)
 
 

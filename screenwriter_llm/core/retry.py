@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import errors
+
 #: HTTP statuses retried with backoff: rate limit, server errors and Anthropic's 529 "overloaded".
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
 #: LiteLLM exception classes (by name, so this module needs no LiteLLM import) worth a retry.
@@ -67,8 +69,10 @@ def is_retryable(exc: BaseException) -> bool:
     """True for rate limits, overload, 5xx and connection failures; False for bad requests, auth,
     not found, context-window errors and timeouts (a deadline the user set is not extended)."""
     name = type(exc).__name__
-    if name in ("ContextWindowExceededError", "Timeout", "MidStreamFallbackError") or isinstance(exc, TimeoutError):
+    if name in ("ContextWindowExceededError", "MidStreamFallbackError") or errors.is_timeout(exc):
         return False
+    if errors.is_connection_error(exc):
+        return True
     status = status_of(exc)
     if name in RETRY_CLASSES:
         return status is None or status in RETRY_STATUSES or name == "APIConnectionError"

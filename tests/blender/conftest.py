@@ -71,6 +71,7 @@ class Requests:
 
     def __init__(self, server: ProviderServer) -> None:
         self.server = server
+        server.clear_queues()
         self.start = len(server.requests())
 
     def __call__(self) -> list:
