@@ -8,6 +8,7 @@ Everything drained in one tick goes into the Text in one write, appended at the 
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
 
 import bpy
@@ -153,6 +154,17 @@ def cancel_all(reason: str, join_timeout: float = 2.0) -> None:
         REGISTRY.discard(job)
 
 
+def _on_exit() -> None:
+    """Blender (or a script using bpy) is quitting: stop every worker before Python finalises.
+
+    Without this, a daemon worker frozen mid-import at shutdown deadlocks finalisation: LiteLLM's
+    HTTP handlers import modules in ``__del__`` during the final garbage collection and wait forever
+    for the import lock the frozen worker holds (seen in tests/blender/test_reliability.py). Blender
+    data may already be gone, so nothing is written.
+    """
+    REGISTRY.cancel_all("Stopped because Blender is quitting", join_timeout=1.0)
+
+
 @persistent
 def _on_load_pre(*_args: object) -> None:
     """Opening another file: the running jobs' Texts are about to go away, so stop the jobs."""
@@ -160,16 +172,18 @@ def _on_load_pre(*_args: object) -> None:
 
 
 def register() -> None:
-    """Install the ``load_pre`` handler."""
+    """Install the ``load_pre`` handler and the quit hook."""
     if _on_load_pre not in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.append(_on_load_pre)
+    atexit.register(_on_exit)
 
 
 def unregister() -> None:
-    """Cancel and join every worker (bounded), remove the timer and the handler."""
+    """Cancel and join every worker (bounded), remove the timer, the handler and the quit hook."""
     cancel_all("Stopped because the Screenwriter LLM add-on was disabled")
     if bpy.app.timers.is_registered(_tick):
         bpy.app.timers.unregister(_tick)
     if _on_load_pre in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_on_load_pre)
+    atexit.unregister(_on_exit)
     STATUS.clear()

@@ -55,6 +55,25 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_PREFIXES = re.compile(r"^(?:(?:litellm\.)?[A-Za-z]+(?:Error|Exception)\s*[:-]\s*)+")
+
+
+def cause_summary(exc: BaseException, limit: int = 160) -> str:
+    """The innermost cause of ``exc`` in a few words, without LiteLLM's class-name prefixes
+    ("litellm.MidStreamFallbackError: litellm.APIConnectionError: OpenAIException - ..."), redacted."""
+    seen: set[int] = set()
+    current: BaseException = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        inner = getattr(current, "original_exception", None) or current.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        current = inner
+    text = _PREFIXES.sub("", _first_line(current, 1000)).split(" Original exception:")[0].strip()
+    text = redact(text) or type(current).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def is_timeout(exc: BaseException) -> bool:
     """True when ``exc`` is a read or connect timeout, also when LiteLLM wrapped it mid-stream
     (``MidStreamFallbackError`` keeps the cause in ``original_exception``)."""

@@ -229,8 +229,8 @@ class Job:
         message, kind = errors.describe_exception(exc, request.model, request.api_base)
         if self._text_shown:
             return (
-                f"The answer from {request.model} broke off before it was complete ({kind}). "
-                f"The text above is what arrived; run Analyze Scene again for a full answer. {message}",
+                f"The answer from {request.model} broke off before it was complete "
+                f"({errors.cause_summary(exc)}). The text above is what arrived; run it again for a full answer.",
                 kind,
             )
         return message, kind
