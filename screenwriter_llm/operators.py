@@ -4,7 +4,6 @@ hand a :class:`~.core.jobs.Job` to the pump, and report."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING
@@ -14,7 +13,7 @@ from bpy.props import BoolProperty, IntProperty, StringProperty
 from bpy.types import Context, Event, Operator
 
 from . import pump
-from .core import errors, fountain, netgate, prompts
+from .core import errors, fountain, keys, netgate, prompts
 from .core.jobs import Deadlines, Job
 from .core.llm import Failed, Finished, LLMRequest
 from .core.retry import RetryPolicy
@@ -33,6 +32,8 @@ MAX_NAME_BYTES = 63
 #: refuses to start without one. Never sent anywhere but loopback.
 LOCAL_PLACEHOLDER_KEY = "sk-local-no-key-needed"
 
+#: Status key of the Test Connection job (shown in the add-on preferences).
+CONNECTION_TEST = "Connection test"
 #: ID property on an output Text holding its last request as JSON (model, settings, messages; no key).
 REQUEST_KEY = "screenwriter_request"
 
@@ -81,20 +82,48 @@ class PrepareError(Exception):
     """A request cannot start; the message says why and what to do."""
 
 
-def _api_key(model: str, api_base: str | None, offline_mock: bool) -> str | None:
-    """The key to pass explicitly, or None to let LiteLLM read the provider's environment variable.
-    Raises :class:`PrepareError` when a remote provider needs a key and none is set."""
-    env = errors.key_env_var(model)
-    if offline_mock or os.environ.get(env):
+def _api_key(model: str, api_base: str | None, offline_mock: bool, context: Context) -> str | None:
+    """The key to pass to LiteLLM for ``model``, resolved on the main thread: environment variable,
+    OS keyring, then the add-on preferences (``core.keys``); a LiteLLM Proxy key from the preferences
+    when a custom endpoint is set; a placeholder for OpenAI-compatible servers on this machine.
+
+    Returns None to let LiteLLM use the provider's other credentials (Azure AD, AWS, Vertex...).
+    Raises :class:`PrepareError` when a provider that needs a key has none.
+    """
+    if offline_mock:
         return None
+    prefs = preferences(context)
+    resolved = keys.resolve_key(model, prefs.key_for if prefs else (lambda env_var: None), cached_keyring_get)
+    if resolved is not None:
+        return resolved.value
+    if api_base and prefs is not None and prefs.proxy_api_key:
+        return str(prefs.proxy_api_key)
     if netgate.is_loopback_endpoint(model, api_base):
         return LOCAL_PLACEHOLDER_KEY if model.split("/", 1)[0] in ("openai", "") or "/" not in model else None
     if api_base or model.split("/", 1)[0] not in errors.PROVIDER_KEY_ENV:
         return None  # a proxy or a provider with other credentials: let LiteLLM decide
+    env = errors.key_env_var(model)
     raise PrepareError(
-        f"No API key for {model}: set the {env} environment variable before starting Blender, "
-        "or choose a local model (for example ollama_chat/llama3.1)."
+        f"No API key for {model}: set the {env} environment variable before starting Blender, store the key "
+        "in the add-on preferences (Edit > Preferences > Add-ons > Screenwriter LLM), or choose a local "
+        "model (for example ollama_chat/llama3.1)."
     )
+
+
+_keyring_cache: dict[str, str | None] = {}
+
+
+def cached_keyring_get(env_var: str) -> str | None:
+    """:func:`core.keys.keyring_get`, remembered for the session (a keyring lookup can take a moment
+    and panels ask on every redraw). :func:`forget_keyring_cache` after storing a key."""
+    if env_var not in _keyring_cache:
+        _keyring_cache[env_var] = keys.keyring_get(env_var)
+    return _keyring_cache[env_var]
+
+
+def forget_keyring_cache() -> None:
+    """Drop remembered keyring lookups."""
+    _keyring_cache.clear()
 
 
 def prepare_output(name: str, source: bpy.types.Text | None) -> bpy.types.Text:
@@ -179,7 +208,7 @@ def build_job(
                 netgate.check_online_access(model, api_base, online, offline_mock)
             except netgate.OnlineAccessDisabled as exc:
                 raise PrepareError(str(exc)) from exc
-            api_key = _api_key(model, api_base, offline_mock)
+            api_key = _api_key(model, api_base, offline_mock, context)
         except PrepareError as exc:
             if not requests:
                 raise
@@ -202,6 +231,9 @@ def build_job(
     if prefs is not None:
         deadlines = Deadlines(prefs.first_token_timeout, prefs.stall_timeout, prefs.total_timeout)
         policy = RetryPolicy(max_retries=prefs.max_retries)
+    if not output_name:  # a request with no output Text (Test Connection)
+        job = Job(request=requests[0], label=CONNECTION_TEST, policy=RetryPolicy(max_retries=0), deadlines=deadlines)
+        return job, warnings
     output = prepare_output(output_name, source)
     output[REQUEST_KEY] = json.dumps(
         {
@@ -439,6 +471,58 @@ class SCREENWRITER_OT_regenerate(_StreamingOperator):
         return job, warnings
 
 
+class SCREENWRITER_OT_test_connection(_StreamingOperator):
+    """Send a tiny request to the model in the sidebar (through the same checks as an analysis) and
+    report whether it answers. Runs in the background: Blender stays responsive"""
+
+    bl_idname = "screenwriter.test_connection"
+    bl_label = "Test Connection"
+    bl_options = {"REGISTER"}
+
+    def make_job(self, context: Context) -> tuple[Job, list[str]]:
+        snapshot = Snapshot.from_scene(context)
+        snapshot = Snapshot(snapshot.model, (), 0.0, 5, True)
+        messages = ({"role": "user", "content": "Reply with the single word OK."},)
+        if pump.REGISTRY.jobs() and any(j.label == CONNECTION_TEST for j in pump.REGISTRY.jobs()):
+            raise PrepareError("A connection test is already running.")
+        job, warnings = build_job(context, snapshot, messages, None, "")
+        self.report({"INFO"}, tip_("Testing {}…").format(snapshot.model))
+        return job, warnings
+
+    def _report_outcome(self, job: Job) -> set[Result]:
+        if isinstance(job.outcome, Finished):
+            self.report({"INFO"}, tip_("{} answered in {:.1f} s").format(job.request.model, job.duration))
+            return {"FINISHED"}
+        return super()._report_outcome(job)
+
+
+class SCREENWRITER_OT_store_key(Operator):
+    """Move this key from the add-on preferences into the operating system's keyring (Keychain,
+    Credential Locker, Secret Service) and clear the preference field"""
+
+    bl_idname = "screenwriter.store_key"
+    bl_label = "Store in System Keyring"
+    bl_options = {"REGISTER", "INTERNAL"}
+
+    env_var: StringProperty(options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> set[Result]:
+        prefs = preferences(context)
+        value = prefs.key_for(self.env_var) if prefs else None
+        if prefs is None or not value:
+            self.report({"WARNING"}, tip_("Enter the key in the field first"))
+            return {"CANCELLED"}
+        try:
+            keys.keyring_set(self.env_var, value)
+        except RuntimeError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        prefs.set_key(self.env_var, "")
+        forget_keyring_cache()
+        self.report({"INFO"}, tip_("{} stored in the system keyring ({})").format(self.env_var, keys.redact_key(value)))
+        return {"FINISHED"}
+
+
 class SCREENWRITER_OT_cancel(Operator):
     """Stop the running analysis; the text that already arrived stays"""
 
@@ -497,6 +581,8 @@ class SCREENWRITER_OT_goto_scene(Operator):
 classes = (
     SCREENWRITER_OT_analyze_scene,
     SCREENWRITER_OT_regenerate,
+    SCREENWRITER_OT_test_connection,
+    SCREENWRITER_OT_store_key,
     SCREENWRITER_OT_cancel,
     SCREENWRITER_OT_goto_scene,
 )

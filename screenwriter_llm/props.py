@@ -6,6 +6,7 @@ Nothing secret lives here: API keys come from the provider's environment variabl
 
 from __future__ import annotations
 
+import os
 from typing import cast
 
 import bpy
@@ -13,6 +14,14 @@ from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty,
 from bpy.types import AddonPreferences, Context, PropertyGroup, UILayout
 
 ADDON_ID = __package__ or "screenwriter_llm"
+#: Preference field per provider key environment variable (the order they are drawn in).
+KEY_FIELDS = {
+    "OPENAI_API_KEY": "openai_api_key",
+    "ANTHROPIC_API_KEY": "anthropic_api_key",
+    "GEMINI_API_KEY": "gemini_api_key",
+    "AZURE_API_KEY": "azure_api_key",
+    "OPENROUTER_API_KEY": "openrouter_api_key",
+}
 
 
 class SCREENWRITER_PG_settings(PropertyGroup):
@@ -81,6 +90,40 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         default="",
     )
 
+    openai_api_key: StringProperty(  # type: ignore[valid-type]
+        name="OpenAI", description="Used when OPENAI_API_KEY is not set and the keyring has none", subtype="PASSWORD"
+    )
+    anthropic_api_key: StringProperty(  # type: ignore[valid-type]
+        name="Anthropic",
+        description="Used when ANTHROPIC_API_KEY is not set and the keyring has none",
+        subtype="PASSWORD",
+    )
+    gemini_api_key: StringProperty(  # type: ignore[valid-type]
+        name="Gemini", description="Used when GEMINI_API_KEY is not set and the keyring has none", subtype="PASSWORD"
+    )
+    azure_api_key: StringProperty(  # type: ignore[valid-type]
+        name="Azure", description="Used when AZURE_API_KEY is not set and the keyring has none", subtype="PASSWORD"
+    )
+    openrouter_api_key: StringProperty(  # type: ignore[valid-type]
+        name="OpenRouter",
+        description="Used when OPENROUTER_API_KEY is not set and the keyring has none",
+        subtype="PASSWORD",
+    )
+    proxy_api_key: StringProperty(  # type: ignore[valid-type]
+        name="Proxy Key",
+        description="Key for the custom endpoint above (a LiteLLM Proxy virtual key), when the provider has none",
+        subtype="PASSWORD",
+    )
+
+    def key_for(self, env_var: str) -> str | None:
+        """The preference field for the provider whose environment variable is ``env_var``, or None."""
+        field = KEY_FIELDS.get(env_var)
+        return str(getattr(self, field)) or None if field else None
+
+    def set_key(self, env_var: str, value: str) -> None:
+        """Set (or clear, with "") the preference field for ``env_var``."""
+        setattr(self, KEY_FIELDS[env_var], value)
+
     max_retries: IntProperty(  # type: ignore[valid-type]
         name="Max Retries",
         description=(
@@ -120,17 +163,39 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
     )
 
     def draw(self, context: Context) -> None:
+        from . import operators, pump  # the preferences module is registered first; these import it
+
         layout: UILayout = self.layout
         layout.prop(self, "api_base")
+        if self.api_base:
+            layout.prop(self, "proxy_api_key")
+
+        box = layout.box()
+        box.label(text="API Keys: environment variable, then system keyring, then these fields", icon="LOCKED")
+        for env_var, field in KEY_FIELDS.items():
+            row = box.row(align=True)
+            if os.environ.get(env_var):
+                row.label(text=f"{env_var} set in the environment", icon="CHECKMARK")
+                continue
+            if operators.cached_keyring_get(env_var):
+                row.label(text=f"{env_var} in the system keyring", icon="CHECKMARK")
+                continue
+            row.prop(self, field)
+            op = row.operator("screenwriter.store_key", text="", icon="KEYINGSET")
+            op.env_var = env_var  # type: ignore[union-attr]
+        box.label(text="Keys are never saved in .blend files, prompts or output Texts.", icon="INFO")
+
+        row = layout.row()
+        row.operator("screenwriter.test_connection", icon="URL")
+        status = pump.STATUS.get(operators.CONNECTION_TEST)
+        if status:
+            row.label(text=status)
+
         col = layout.column(heading="Reliability")
         col.prop(self, "max_retries")
         col.prop(self, "first_token_timeout")
         col.prop(self, "stall_timeout")
         col.prop(self, "total_timeout")
-        col = layout.column(align=True)
-        col.label(text="API keys are read from the environment Blender starts from:", icon="INFO")
-        col.label(text="OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, AZURE_API_KEY, ...")
-        col.label(text="Keys are never saved in .blend files.")
 
 
 def preferences(context: Context | None = None) -> SCREENWRITER_AP_preferences | None:

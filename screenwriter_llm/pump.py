@@ -73,8 +73,8 @@ def pump_job(job: Job) -> Batch:
     """
     job.check_deadlines()
     batch = job.drain()
-    text = bpy.data.texts.get(job.target)
-    if text is None and job.outcome is None:
+    text = bpy.data.texts.get(job.target) if job.target else None
+    if job.target and text is None and job.outcome is None:
         job.cancel(f"Stopped because the output Text '{job.target}' was deleted or renamed")
     if text is not None:
         piece = batch.text + (closing_note(job) if batch.outcome else "")

@@ -58,7 +58,7 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
 _PREFIXES = re.compile(r"^(?:(?:litellm\.)?[A-Za-z]+(?:Error|Exception)\s*[:-]\s*)+")
 
 
-def cause_summary(exc: BaseException, limit: int = 160) -> str:
+def cause_summary(exc: BaseException, limit: int = 160, secrets: tuple[str | None, ...] = ()) -> str:
     """The innermost cause of ``exc`` in a few words, without LiteLLM's class-name prefixes
     ("litellm.MidStreamFallbackError: litellm.APIConnectionError: OpenAIException - ..."), redacted."""
     seen: set[int] = set()
@@ -70,7 +70,7 @@ def cause_summary(exc: BaseException, limit: int = 160) -> str:
             break
         current = inner
     text = _PREFIXES.sub("", _first_line(current, 1000)).split(" Original exception:")[0].strip()
-    text = redact(text) or type(current).__name__
+    text = redact(text, tuple(s for s in secrets if s)) or type(current).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -101,16 +101,19 @@ def is_connection_error(exc: BaseException) -> bool:
     )
 
 
-def describe_exception(exc: BaseException, model: str, api_base: str | None = None) -> tuple[str, str]:
+def describe_exception(
+    exc: BaseException, model: str, api_base: str | None = None, secrets: tuple[str | None, ...] = ()
+) -> tuple[str, str]:
     """Return ``(message, error_type)`` for an exception raised while calling ``model``.
 
-    ``message`` says what happened and what to do, is redacted, and has no traceback.
+    ``message`` says what happened and what to do, is redacted (``secrets`` too: keys that came from
+    the keyring or the preferences), and has no traceback.
     ``error_type`` is a short stable name (``auth``, ``not_found``, ``context_window``, ``rate_limit``,
     ``unavailable``, ``connection``, ``timeout``, ``bad_request``, ``offline``, ``error``).
     """
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
-    detail = redact(_first_line(exc))
+    detail = redact(_first_line(exc), tuple(s for s in secrets if s))
     where = api_base or "the provider"
     if isinstance(exc, PermissionError) and name == "OnlineAccessDisabled":
         return str(exc), "offline"

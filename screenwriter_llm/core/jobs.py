@@ -155,7 +155,9 @@ class Job:
             self._run_models()
         except BaseException as exc:  # noqa: BLE001 - a defect must still end the job with a message
             if not self._cancel.is_set():
-                message, kind = errors.describe_exception(exc, self.request.model, self.request.api_base)
+                message, kind = errors.describe_exception(
+                    exc, self.request.model, self.request.api_base, (self.request.api_key,)
+                )
                 self.events.put(Failed(message, kind))
         finally:
             if self._cancel.is_set():
@@ -195,7 +197,7 @@ class Job:
                 if delay is None:
                     return exc
                 attempt += 1
-                message, _ = errors.describe_exception(exc, request.model, request.api_base)
+                message, _ = errors.describe_exception(exc, request.model, request.api_base, (request.api_key,))
                 self.events.put(Retrying(request.model, attempt, self.policy.max_retries, delay, message))
                 if self._cancel.wait(delay):
                     return exc
@@ -226,11 +228,12 @@ class Job:
             return self._expired, "timeout"
         if errors.is_timeout(exc):
             return self._timeout_message(request.model), "timeout"
-        message, kind = errors.describe_exception(exc, request.model, request.api_base)
+        message, kind = errors.describe_exception(exc, request.model, request.api_base, (request.api_key,))
         if self._text_shown:
+            cause = errors.cause_summary(exc, secrets=(request.api_key,))
             return (
-                f"The answer from {request.model} broke off before it was complete "
-                f"({errors.cause_summary(exc)}). The text above is what arrived; run it again for a full answer.",
+                f"The answer from {request.model} broke off before it was complete ({cause}). "
+                "The text above is what arrived; run it again for a full answer.",
                 kind,
             )
         return message, kind
