@@ -14,6 +14,7 @@ from bpy.types import Context, Event, Operator
 
 from . import pump
 from .core import errors, fountain, keys, netgate, prompts
+from .core.coverage import CoverageRun
 from .core.jobs import Deadlines, Job
 from .core.llm import Failed, Finished, LLMRequest
 from .core.retry import RetryPolicy
@@ -235,6 +236,9 @@ def build_job(
         job = Job(request=requests[0], label=CONNECTION_TEST, policy=RetryPolicy(max_retries=0), deadlines=deadlines)
         return job, warnings
     output = prepare_output(output_name, source)
+    output[pump.COMPLETE_MARKER] = False
+    if output.get(pump.TOKENS_KEY) is not None:
+        del output[pump.TOKENS_KEY]
     output[REQUEST_KEY] = json.dumps(
         {
             "source": source.name if source else "",
@@ -419,6 +423,139 @@ class SCREENWRITER_OT_analyze_scene(_StreamingOperator):
         return job, warnings
 
 
+def coverage_report(source_name: str, screenplay: fountain.Screenplay, report_name: str) -> bpy.types.Text:
+    """Assemble (or rebuild) the coverage report Text from the per-scene analysis Texts: one section
+    per scene in script order, then totals of tokens (cost once usage accounting lands)."""
+    lines = [f"Coverage: {screenplay.title or PurePath(source_name).stem}", ""]
+    analysed = prompt_total = completion_total = 0
+    for scene in screenplay.scenes:
+        text = bpy.data.texts.get(default_output_name(source_name, scene.number))
+        lines.append(f"## Scene {scene.number}: {scene.heading}")
+        lines.append("")
+        if text is not None and text.get(pump.COMPLETE_MARKER):
+            analysed += 1
+            lines.append(text.as_string().strip())
+            tokens = text.get(pump.TOKENS_KEY)
+            if tokens is not None and len(tokens) == 2:
+                prompt_total += int(tokens[0])
+                completion_total += int(tokens[1])
+        elif text is not None and text.as_string().strip():
+            lines.append("[Not complete: " + text.as_string().strip().splitlines()[-1][:300] + "]")
+        else:
+            lines.append("[Not analysed yet]")
+        lines.append("")
+    lines.append(f"Scenes analysed: {analysed} of {len(screenplay.scenes)}")
+    lines.append(f"Tokens: {prompt_total} in / {completion_total} out ({prompt_total + completion_total} total)")
+    report = bpy.data.texts.get(report_name)
+    if report is None:
+        report = bpy.data.texts.new(report_name)
+        report[pump.OUTPUT_MARKER] = True
+    elif not report.get(pump.OUTPUT_MARKER):
+        raise PrepareError(f"A Text named '{report_name}' exists and was not written by Screenwriter LLM.")
+    report.from_string("\n".join(lines) + "\n")
+    return report
+
+
+class SCREENWRITER_OT_analyze_all_scenes(Operator):
+    """Analyse every scene of the screenplay (several at once), each into its own Text, then assemble a
+    coverage report. Scenes already analysed are skipped unless Re-analyse is on"""
+
+    bl_idname = "screenwriter.analyze_all_scenes"
+    bl_label = "Analyze All Scenes"
+    bl_options = {"REGISTER"}
+
+    text: StringProperty(  # type: ignore[valid-type]
+        name="Screenplay",
+        description="Name of the Text holding the screenplay (empty: the Text in the active editor)",
+        options={"SKIP_SAVE"},
+    )
+    concurrency: IntProperty(  # type: ignore[valid-type]
+        name="Concurrency", description="Scenes analysed at the same time", default=4, min=1, max=16
+    )
+    force: BoolProperty(  # type: ignore[valid-type]
+        name="Re-analyse",
+        description="Analyse every scene again, even those already analysed",
+        default=False,
+        options={"SKIP_SAVE"},
+    )
+    mock_response: StringProperty(options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        if not bpy.data.texts:
+            cls.poll_message_set("Open a screenplay in the Text Editor first")
+            return False
+        return True
+
+    def execute(self, context: Context) -> set[Result]:
+        source = source_text(context, self.text)
+        if source is None:
+            self.report({"ERROR"}, "Open a screenplay in the Text Editor first.")
+            return {"CANCELLED"}
+        if any(run.label == source.name for run in pump.RUNS):
+            self.report({"ERROR"}, f"'{source.name}' is already being analysed; cancel it first.")
+            return {"CANCELLED"}
+        screenplay = screenplay_of(source)
+        if not screenplay.scenes:
+            self.report({"ERROR"}, f"No scene headings found in '{source.name}'.")
+            return {"CANCELLED"}
+        title = screenplay.title or PurePath(source.name).stem
+        snapshot = Snapshot.from_scene(context)
+        source_name = source.name
+        report_name = _clip_name(
+            f"{PurePath(source_name).stem if source_name.endswith('.fountain') else source_name} - Coverage"
+        )
+        pending: list[int] = []
+        skipped: list[int] = []
+        for scene in screenplay.scenes:
+            existing = bpy.data.texts.get(default_output_name(source_name, scene.number))
+            if not self.force and existing is not None and existing.get(pump.COMPLETE_MARKER):
+                skipped.append(scene.number)
+            else:
+                pending.append(scene.number)
+        try:  # check the model, key and online access once, before anything starts
+            build_job(context, snapshot, ({"role": "user", "content": "check"},), None, "", self.mock_response)
+        except PrepareError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        mock = self.mock_response
+
+        def start_job(number: int) -> Job:
+            scene = screenplay.scenes[number - 1]
+            messages = prompts.scene_analysis_messages(screenplay, scene, title)
+            job, _ = build_job(
+                bpy.context,
+                snapshot,
+                messages,
+                bpy.data.texts.get(source_name),
+                default_output_name(source_name, number),
+                mock,
+            )
+            return pump.start(job)
+
+        def finished(run: CoverageRun) -> None:
+            coverage_report(source_name, screenplay, report_name)
+
+        self.report(
+            {"INFO"},
+            tip_("Analysing {} scenes of '{}', {} at a time ({} already done); report: '{}'").format(
+                len(pending), source_name, self.concurrency, len(skipped), report_name
+            ),
+        )
+        run = CoverageRun(
+            pending, start_job, self.concurrency, label=source_name, on_finished=finished, skipped=skipped
+        )
+        pump.start_run(run)
+        if not bpy.app.background:
+            return {"FINISHED"}
+        pump.run_coverage_until_done(run)
+        if run.failed:
+            first = next(iter(run.failed.items()))
+            self.report({"WARNING"}, f"{len(run.failed)} scene(s) failed; scene {first[0]}: {first[1]}")
+        self.report({"INFO"}, run.status_line())
+        return {"FINISHED"}
+
+
 class SCREENWRITER_OT_regenerate(_StreamingOperator):
     """Run the last request of an output Text again, replacing its answer (the earlier answer is kept
     as '<name> (previous)')"""
@@ -538,12 +675,15 @@ class SCREENWRITER_OT_cancel(Operator):
 
     @classmethod
     def poll(cls, context: Context) -> bool:
-        if not pump.REGISTRY.jobs():
+        if not pump.REGISTRY.jobs() and not pump.RUNS:
             cls.poll_message_set("No analysis is running")
             return False
         return True
 
     def execute(self, context: Context) -> set[Result]:
+        if not self.output:
+            for run in pump.RUNS:
+                run.cancel("Cancelled")
         jobs = [pump.REGISTRY.for_target(self.output)] if self.output else pump.REGISTRY.jobs()
         jobs = [j for j in jobs if j is not None]
         if not jobs:
@@ -580,6 +720,7 @@ class SCREENWRITER_OT_goto_scene(Operator):
 
 classes = (
     SCREENWRITER_OT_analyze_scene,
+    SCREENWRITER_OT_analyze_all_scenes,
     SCREENWRITER_OT_regenerate,
     SCREENWRITER_OT_test_connection,
     SCREENWRITER_OT_store_key,

@@ -9,11 +9,13 @@ Everything drained in one tick goes into the Text in one write, appended at the 
 from __future__ import annotations
 
 import atexit
+import time
 from collections.abc import Callable
 
 import bpy
 from bpy.app.handlers import persistent
 
+from .core.coverage import CoverageRun
 from .core.jobs import Batch, Job, JobRegistry
 
 __all__ = ["Batch", "Job", "REGISTRY", "STATUS", "LISTENERS", "start", "run_until_done", "pump_job", "cancel_all"]
@@ -25,10 +27,16 @@ INTERVAL = 0.05
 _END_OF_LINE = 2**31 - 1
 #: Marker kept on Texts the add-on writes (an ID property; it holds no secret).
 OUTPUT_MARKER = "screenwriter_output"
+#: Set on an output Text once its answer finished normally (whole-script coverage skips those);
+#: with ``screenwriter_tokens`` = [prompt, completion] tokens when the provider reported usage.
+COMPLETE_MARKER = "screenwriter_complete"
+TOKENS_KEY = "screenwriter_tokens"
 
 REGISTRY = JobRegistry()
 #: Last status line per source Text name, shown in the sidebar after a job ends.
 STATUS: dict[str, str] = {}
+#: Whole-script coverage runs in progress, stepped by the pump after it drains their jobs.
+RUNS: list[CoverageRun] = []
 #: Callables ``(job, batch)`` told of every batch after it was written (the headless CLI echoes the
 #: text to the terminal with one). Add and remove them yourself; they run on the main thread.
 LISTENERS: list[Callable[[Job, Batch], None]] = []
@@ -80,6 +88,10 @@ def pump_job(job: Job) -> Batch:
         piece = batch.text + (closing_note(job) if batch.outcome else "")
         if piece:
             append_to_text(text, piece)
+        if isinstance(batch.outcome, Finished) and job.chars_received:
+            text[COMPLETE_MARKER] = True
+            if job.usage is not None:
+                text[TOKENS_KEY] = [job.usage.prompt_tokens, job.usage.completion_tokens]
     STATUS[job.label] = job.status_line()
     if batch.outcome is not None:
         REGISTRY.discard(job)
@@ -117,9 +129,52 @@ def _tick() -> float | None:
             outputs.add(job.target)
         if batch.deltas or batch.outcome or batch.thinking or batch.usage:
             sources.add(job.label)
+    for run in list(RUNS):
+        step_run(run)
+        sources.add(run.label)
     if outputs or sources:
         _redraw(outputs, sources)
-    return INTERVAL if REGISTRY.jobs() else None
+    return INTERVAL if REGISTRY.jobs() or RUNS else None
+
+
+def step_run(run: CoverageRun) -> None:
+    """Advance a coverage run (start jobs, share backoff); when it has finished, let it write its
+    report and forget it. Main thread only."""
+    run.step()
+    STATUS[run.label] = run.status_line()
+    if run.finished and run in RUNS:
+        RUNS.remove(run)
+        if run.on_finished is not None:
+            run.on_finished(run)
+
+
+def start_run(run: CoverageRun) -> CoverageRun:
+    """Track ``run`` and start its first jobs; in a window, make sure the timer pump runs."""
+    RUNS.append(run)
+    step_run(run)
+    if not bpy.app.background and not bpy.app.timers.is_registered(_tick):
+        bpy.app.timers.register(_tick, first_interval=INTERVAL)
+    return run
+
+
+def run_coverage_until_done(run: CoverageRun, poll: float = INTERVAL) -> CoverageRun:
+    """The synchronous driver for a coverage run (background mode): pump its jobs and step it until
+    every scene is done. Ctrl-C cancels the run; finished scenes stay."""
+    while run in RUNS:
+        try:
+            jobs = list(run.running.values())
+            if jobs:
+                jobs[0].wait_for_event(poll / max(1, len(jobs)))
+            else:
+                time.sleep(min(poll, max(0.0, run.paused_until - time.monotonic())))
+            for job in jobs:
+                pump_job(job)
+                if job.outcome is None and not job.worker_alive and job.events.empty():
+                    job.fail_if_silent()
+            step_run(run)
+        except KeyboardInterrupt:
+            run.cancel("Cancelled from the terminal")
+    return run
 
 
 def start(job: Job) -> Job:
@@ -148,6 +203,9 @@ def run_until_done(job: Job, poll: float = INTERVAL) -> Job:
 
 def cancel_all(reason: str, join_timeout: float = 2.0) -> None:
     """Cancel every job, join the workers (bounded), write what they left, forget them."""
+    for run in RUNS:
+        run.cancel(reason)
+    RUNS.clear()
     REGISTRY.cancel_all(reason, join_timeout)
     for job in REGISTRY.jobs():
         pump_job(job)  # writes the closing note if the Cancelled event is in
@@ -162,6 +220,8 @@ def _on_exit() -> None:
     for the import lock the frozen worker holds (seen in tests/blender/test_reliability.py). Blender
     data may already be gone, so nothing is written.
     """
+    for run in RUNS:
+        run.cancel("Stopped because Blender is quitting")
     REGISTRY.cancel_all("Stopped because Blender is quitting", join_timeout=1.0)
 
 

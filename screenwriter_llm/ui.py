@@ -8,7 +8,14 @@ import bpy
 from bpy.types import Context, Menu, Panel, UILayout
 
 from . import pump
-from .operators import SCREENWRITER_OT_analyze_scene, SCREENWRITER_OT_cancel, screenplay_of, source_text
+from .operators import (
+    SCREENWRITER_OT_analyze_all_scenes,
+    SCREENWRITER_OT_analyze_scene,
+    SCREENWRITER_OT_cancel,
+    SCREENWRITER_OT_regenerate,
+    screenplay_of,
+    source_text,
+)
 from .props import settings
 
 if TYPE_CHECKING:
@@ -47,12 +54,21 @@ class SCREENWRITER_PT_main(Panel):
         label = f"Analyze Scene {current.number}" if current else "Analyze Scene"
         row.operator(SCREENWRITER_OT_analyze_scene.bl_idname, text=label, icon="PLAY")
         row.operator(SCREENWRITER_OT_cancel.bl_idname, text="", icon="CANCEL")
+        row = layout.row(align=True)
+        row.operator(SCREENWRITER_OT_analyze_all_scenes.bl_idname, icon="SEQ_STRIP_DUPLICATE")
+        row.operator(SCREENWRITER_OT_regenerate.bl_idname, text="", icon="FILE_REFRESH")
 
         if text is None:
             layout.label(text="Open a screenplay in this editor", icon="INFO")
             return
         running = [j for j in pump.REGISTRY.jobs() if j.label == text.name]
-        status = running[0].status_line() if running else pump.STATUS.get(text.name, "Ready")
+        run = next((r for r in pump.RUNS if r.label == text.name), None)
+        if run is not None:
+            status = run.status_line()
+            if hasattr(layout, "progress"):  # Blender 4.0+
+                layout.progress(factor=run.progress, type="BAR", text=status)
+        else:
+            status = running[0].status_line() if running else pump.STATUS.get(text.name, "Ready")
         box = layout.box()
         icon: Icon = "ERROR" if status.startswith("Error") else ("SORTTIME" if running else "CHECKMARK")
         for i, line in enumerate(_wrap(status, max(20, int(context.region.width / 7.5)) if context.region else 40)):
@@ -121,6 +137,8 @@ class SCREENWRITER_MT_text(Menu):
     def draw(self, context: Context | None) -> None:
         layout = _layout(self)
         layout.operator(SCREENWRITER_OT_analyze_scene.bl_idname, icon="PLAY")
+        layout.operator(SCREENWRITER_OT_analyze_all_scenes.bl_idname, icon="SEQ_STRIP_DUPLICATE")
+        layout.operator(SCREENWRITER_OT_regenerate.bl_idname, icon="FILE_REFRESH")
         layout.operator(SCREENWRITER_OT_cancel.bl_idname, icon="CANCEL")
 
 

@@ -50,6 +50,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "Blender as a module starts with it off)",
     )
     p.add_argument("--offline-demo", action="store_true", help="use LiteLLM's mock response, no provider")
+    p.add_argument("--all-scenes", action="store_true", help="analyse every scene and write a coverage report")
+    p.add_argument("--concurrency", type=int, default=4, help="scenes analysed at once with --all-scenes (1-16)")
+    p.add_argument(
+        "--blend", type=Path, help="with --all-scenes: open/save this .blend so a re-run skips finished scenes"
+    )
+    p.add_argument("--force", action="store_true", help="with --all-scenes: analyse scenes already analysed too")
     return p.parse_args(argv)
 
 
@@ -85,6 +91,58 @@ def choose_model(args: argparse.Namespace) -> tuple[str, bool]:
     return "openai/gpt-4o-mini", True
 
 
+def progress_bar(done: int, total: int, status: str, width: int = 30) -> str:
+    """A one-line terminal progress bar: ``[#########---------] 37/190 Coverage: ...``."""
+    filled = int(width * done / total) if total else width
+    return f"\r[{'#' * filled}{'-' * (width - filled)}] {status}\x1b[K"
+
+
+def run_all_scenes(args: argparse.Namespace, text: object, mock: str) -> int:
+    """Analyse every scene with ``--concurrency`` workers, show a progress bar on stderr, write the
+    coverage report to ``--out`` (default ``<script>-coverage.txt``) and save ``--blend`` if given."""
+    import bpy
+
+    from screenwriter_llm import pump
+
+    tty = sys.stderr.isatty()
+    last = [""]
+
+    def show(job: object, batch: pump.Batch) -> None:
+        for run in pump.RUNS:
+            line = run.status_line()
+            if line != last[0]:
+                last[0] = line
+                finished = len(run.done) + len(run.failed) + len(run.skipped)
+                if tty:
+                    sys.stderr.write(progress_bar(finished, run.total, line))
+                else:
+                    sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+
+    pump.LISTENERS.append(show)
+    try:
+        bpy.ops.screenwriter.analyze_all_scenes(
+            text=text.name, concurrency=max(1, min(16, args.concurrency)), force=args.force, mock_response=mock
+        )
+    except RuntimeError as exc:  # refused before starting (no key, online access off...)
+        print(f"\n{str(exc).strip()}", file=sys.stderr)
+        return 1
+    finally:
+        pump.LISTENERS.remove(show)
+    status = pump.STATUS.get(text.name, "")
+    print(f"\n{status}", file=sys.stderr)
+    report = next((t for t in bpy.data.texts if t.name.endswith(" - Coverage") and t.get(pump.OUTPUT_MARKER)), None)
+    if report is not None:
+        out = args.out or Path(f"{args.screenplay.stem}-coverage.txt")
+        out.write_text(report.as_string(), encoding="utf-8")
+        print(f"Coverage report written to {out}", file=sys.stderr)
+        print(report.as_string().strip().splitlines()[-1], file=sys.stderr)
+    if args.blend:
+        bpy.ops.wm.save_as_mainfile(filepath=str(args.blend.resolve()))
+        print(f"Saved {args.blend} (a re-run with --blend skips the finished scenes)", file=sys.stderr)
+    return 0 if "failed" not in status else 1
+
+
 def main() -> int:
     """Run one analysis; see the module docstring."""
     args = parse_args(_argv())
@@ -105,8 +163,12 @@ def main() -> int:
     try:
         if args.allow_online and hasattr(bpy.context.preferences.system, "use_online_access"):  # Blender 4.2+
             bpy.context.preferences.system.use_online_access = True
-        text = bpy.data.texts.new(args.screenplay.name)
-        text.from_string(fountain.normalize(args.screenplay.read_text(encoding="utf-8")))
+        if args.blend and args.blend.is_file():
+            bpy.ops.wm.open_mainfile(filepath=str(args.blend.resolve()))
+        content = fountain.normalize(args.screenplay.read_text(encoding="utf-8"))
+        text = bpy.data.texts.get(args.screenplay.name) or bpy.data.texts.new(args.screenplay.name)
+        if text.as_string() != content:
+            text.from_string(content)
         settings = bpy.context.scene.screenwriter
         settings.model = model
         settings.temperature = args.temperature
@@ -119,7 +181,9 @@ def main() -> int:
         mock = ""
         if demo:
             screenplay = fountain.parse(text.as_string())
-            if 1 <= args.scene <= len(screenplay.scenes):
+            if args.all_scenes:
+                mock = demo_answer.OFFLINE_LABEL + "\n"
+            elif 1 <= args.scene <= len(screenplay.scenes):
                 mock = demo_answer.offline_answer(screenplay, screenplay.scenes[args.scene - 1])
             print("No provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY or a local Ollama):", file=sys.stderr)
             print("running the OFFLINE DEMO on LiteLLM's mock response.\n", file=sys.stderr)
@@ -128,6 +192,9 @@ def main() -> int:
             f"model {model}{' (offline demo)' if demo else ''}\n",
             file=sys.stderr,
         )
+
+        if args.all_scenes:
+            return run_all_scenes(args, text, mock)
 
         def echo(job: object, batch: pump.Batch) -> None:
             if batch.text:

@@ -1101,11 +1101,13 @@ class ProviderServer:
             self._queues[provider].extend(replies)
 
     def clear_queues(self) -> list[Reply]:
-        """Drop every queued reply (a test's leftovers must not answer the next test); returns them."""
+        """Drop every queued reply and restore each route's default recording (a test's leftovers must not
+        answer the next test); returns the dropped replies."""
         with self._lock:
             dropped = [reply for queue in self._queues.values() for reply in queue]
             for queue in self._queues.values():
                 queue.clear()
+            self._defaults = {p: Reply() for p in PROVIDERS}
         return dropped
 
     def _next_reply(self, provider: str) -> Reply:
