@@ -1,17 +1,21 @@
-"""The extension zip: built by ``scripts/build_extension.py``, accepted by Blender's validator, and installed and
-enabled by Blender's own "Install from Disk" operator in a clean user profile.
+"""The extension zips: built by ``scripts/build_extension.py`` for every platform with the pinned wheels bundled,
+accepted by Blender's validator, each carrying exactly its platform's hash-checked wheels, and installed and enabled by
+Blender's own "Install from Disk" operator in a clean user profile.
 
 Runs with the ``bpy`` wheel (5.0.1 in ``.venv``; the 4.2 LTS wheel in ``.venv-bpy42`` works too). Blender is
 started in child processes: the install test needs an empty user directory, which Blender reads from
-``BLENDER_USER_*`` environment variables only at start-up.
+``BLENDER_USER_*`` environment variables only at start-up. The wheels come from the build's cache
+(``build/wheels/``), downloaded from PyPI by the first build only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -26,15 +30,20 @@ pytestmark = pytest.mark.blender
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = REPO / "screenwriter_llm"
 BUILD_SCRIPT = REPO / "scripts" / "build_extension.py"
+REQUIREMENTS = REPO / "requirements"
 MANIFEST = tomllib.loads((REPO / "blender_manifest.toml").read_text(encoding="utf-8"))
-ZIP_NAME = f"{MANIFEST['id']}-{MANIFEST['version']}.zip"
+STEM = f"{MANIFEST['id']}-{MANIFEST['version']}"
+#: The platforms Blender 4.2+ runs on that the extension ships for, and the zip each one gets.
+PLATFORMS = ("linux-x64", "macos-arm64", "macos-x64", "windows-x64")
+ZIP_NAMES = {platform: f"{STEM}-{platform.replace('-', '_')}.zip" for platform in PLATFORMS}
 #: Blender's repository for extensions installed from disk, and so the extension's module path.
 REPO_MODULE = "user_default"
 EXT_MODULE = f"bl_ext.{REPO_MODULE}.{MANIFEST['id']}"
 #: Where the child process reports its observations (one JSON line after this marker).
 RESULT_MARKER = "@@SCREENWRITER-RESULT@@"
-#: Blender can take a while to start and register everything on a loaded CI machine.
-TIMEOUT_S = 300
+#: Blender can take a while to start and register everything on a loaded CI machine; a first build downloads
+#: about 180 MB of wheels.
+TIMEOUT_S = 600
 
 # Runs inside a fresh Blender (bpy) with an empty user profile. argv[1] is the zip to install.
 INSTALL_CHILD = r"""
@@ -108,6 +117,7 @@ def _load_build_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location("build_extension", BUILD_SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -122,37 +132,42 @@ def _validate(zip_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
 
 
-@pytest.fixture(scope="module")
-def built_zip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """Run ``python scripts/build_extension.py --output-dir <tmp>`` as a user would; return the zip and stdout."""
-    out_dir = tmp_path_factory.mktemp("dist")
-    result = subprocess.run(
-        [sys.executable, str(BUILD_SCRIPT), "--output-dir", str(out_dir)],
+def _run_build(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python scripts/build_extension.py <args>`` from the repository root, as a user would."""
+    return subprocess.run(
+        [sys.executable, str(BUILD_SCRIPT), *args],
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
         check=False,
         cwd=REPO,
     )
-    assert result.returncode == 0, f"build failed:\n{result.stdout}\n{result.stderr}"
-    return out_dir / ZIP_NAME, result.stdout
 
 
-def test_build_writes_the_zip_and_prints_its_path_and_size(built_zip: tuple[Path, str]) -> None:
-    zip_path, stdout = built_zip
-    assert zip_path.is_file(), f"{ZIP_NAME} was not written; build output:\n{stdout}"
-    size = zip_path.stat().st_size
-    assert str(zip_path) in stdout
-    assert re.search(rf"\b{size} bytes\b", stdout), f"size {size} not reported in:\n{stdout}"
+def _name(requirement: str) -> str:
+    """PEP 503 normalized project name."""
+    return re.sub(r"[-_.]+", "-", requirement).lower()
 
 
-def test_zip_holds_the_manifest_and_the_package_sources_without_caches(built_zip: tuple[Path, str]) -> None:
-    zip_path, _ = built_zip
-    with zipfile.ZipFile(zip_path) as archive:
-        names = set(archive.namelist())
-        packed_manifest = tomllib.loads(archive.read("blender_manifest.toml").decode("utf-8"))
-    assert packed_manifest == MANIFEST
-    expected_sources = {
+def _lock(platform: str) -> dict[str, tuple[str, set[str]]]:
+    """``requirements/wheels-<platform>.txt`` read independently of the build script: name -> (version, hashes)."""
+    text = (REQUIREMENTS / f"wheels-{platform}.txt").read_text(encoding="utf-8").replace("\\\n", " ")
+    pins = {}
+    for line in text.splitlines():
+        if match := re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line):
+            pins[_name(match[1])] = (match[2], set(re.findall(r"--hash=sha256:([0-9a-f]{64})", line)))
+    return pins
+
+
+def _excluded() -> set[str]:
+    """Projects requirements/excludes.txt keeps out of every lock."""
+    lines = (REQUIREMENTS / "excludes.txt").read_text(encoding="utf-8").splitlines()
+    return {_name(line.strip()) for line in lines if line.strip() and not line.startswith("#")}
+
+
+def _sources() -> set[str]:
+    """The package's files as they must appear in a zip: no caches, no dot-files."""
+    sources = {
         path.relative_to(PACKAGE_DIR).as_posix()
         for path in PACKAGE_DIR.rglob("*")
         if path.is_file()
@@ -160,22 +175,121 @@ def test_zip_holds_the_manifest_and_the_package_sources_without_caches(built_zip
         and path.suffix not in {".pyc", ".pyo"}
         and not any(part.startswith(".") for part in path.relative_to(PACKAGE_DIR).parts)
     }
-    assert "__init__.py" in expected_sources
-    assert names == expected_sources | {"blender_manifest.toml"}
+    assert "__init__.py" in sources
+    return sources
+
+
+def _platform_tag_fits(tag: str, platform: str) -> bool:
+    """Whether one wheel platform tag runs on ``platform`` with the oldest system Blender 4.2 supports there
+    (glibc 2.28, macOS 11, 64-bit Windows)."""
+    if tag == "any":
+        return True
+    if platform == "linux-x64":
+        match = re.fullmatch(r"manylinux_2_(\d+)_x86_64", tag)
+        return bool(match and int(match[1]) <= 28) or tag in {"manylinux2014_x86_64", "manylinux1_x86_64"}
+    if platform == "windows-x64":
+        return tag == "win_amd64"
+    match = re.fullmatch(r"macosx_(\d+)_(\d+)_(\w+)", tag)
+    arches = {"macos-arm64": {"arm64", "universal2"}, "macos-x64": {"x86_64", "universal2"}}[platform]
+    return bool(match and (int(match[1]), int(match[2])) <= (11, 0) and match[3] in arches)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], str]:
+    """Run ``python scripts/build_extension.py --output-dir <tmp>``; return each platform's zip and the stdout."""
+    out_dir = tmp_path_factory.mktemp("dist")
+    result = _run_build("--output-dir", str(out_dir))
+    assert result.returncode == 0, f"build failed:\n{result.stdout}\n{result.stderr}"
+    return {platform: out_dir / name for platform, name in ZIP_NAMES.items()}, result.stdout
+
+
+def test_build_writes_one_zip_per_platform_and_prints_each_size(built: tuple[dict[str, Path], str]) -> None:
+    zips, stdout = built
+    assert sorted(path.name for path in zips[PLATFORMS[0]].parent.glob("*.zip")) == sorted(ZIP_NAMES.values())
+    for platform, zip_path in zips.items():
+        size = zip_path.stat().st_size
+        line = next((line for line in stdout.splitlines() if str(zip_path) in line), None)
+        assert line is not None, f"{zip_path} not reported in:\n{stdout}"
+        assert line.startswith(f"{platform}:")
+        assert re.search(rf"\b{size} bytes\b", line), f"size {size} not reported in: {line}"
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_zip_holds_manifest_sources_and_wheels_without_caches(
+    built: tuple[dict[str, Path], str], platform: str
+) -> None:
+    zip_path = built[0][platform]
+    with zipfile.ZipFile(zip_path) as archive:
+        names = set(archive.namelist())
+        packed = tomllib.loads(archive.read("blender_manifest.toml").decode("utf-8"))
+    wheels = {name for name in names if name.startswith("wheels/")}
+    assert names == _sources() | {"blender_manifest.toml"} | wheels
     assert not [name for name in names if "__pycache__" in name or name.endswith((".pyc", ".pyo"))]
+    assert wheels and all(name.endswith(".whl") and name.count("/") == 1 for name in wheels)
+
+    # The packed manifest is the repository's plus the lists the build generates from the locks.
+    generated = packed.pop("build")["generated"]
+    listed = packed.pop("wheels")
+    assert packed.pop("platforms") == list(PLATFORMS)
+    assert packed == MANIFEST
+    assert "wheels" not in MANIFEST and "platforms" not in MANIFEST, "the repository's manifest stays clean"
+    assert generated["platforms"] == [platform]
+    assert sorted(generated["wheels"]) == sorted(f"./{name}" for name in wheels)
+    assert set(generated["wheels"]) <= set(listed)
 
 
-def test_blender_validator_accepts_the_zip(built_zip: tuple[Path, str]) -> None:
-    zip_path, _ = built_zip
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_each_zip_carries_exactly_its_platforms_locked_wheels(
+    built: tuple[dict[str, Path], str], platform: str
+) -> None:
+    lock = _lock(platform)
+    assert {"litellm", "fountain-py"} <= set(lock)
+    with zipfile.ZipFile(built[0][platform]) as archive:
+        wheels = {
+            Path(name).name: hashlib.sha256(archive.read(name)).hexdigest()
+            for name in archive.namelist()
+            if name.startswith("wheels/")
+        }
+    by_project: dict[str, list[str]] = {}
+    for filename in wheels:
+        by_project.setdefault(_name(filename.split("-")[0]), []).append(filename)
+    assert {project: files for project, files in by_project.items() if len(files) > 1} == {}, "one wheel per project"
+    assert set(lock) <= set(by_project), f"missing: {sorted(set(lock) - set(by_project))}"
+    assert not _excluded() & set(by_project), "requirements/excludes.txt lists packages that must not ship"
+
+    for filename, digest in wheels.items():
+        name, version, *_, python_tag, abi_tag, platform_tags = filename.removesuffix(".whl").split("-")
+        project = _name(name)
+        if project not in lock:
+            # Another platform's pure-Python wheel (colorama on Windows): Blender cannot read markers, harmless.
+            assert platform_tags == "any" and abi_tag == "none", filename
+            continue
+        locked_version, hashes = lock[project]
+        assert version == locked_version, filename
+        assert digest in hashes, f"{filename}: sha256 {digest} is not in the lock"
+        assert any(_platform_tag_fits(tag, platform) for tag in platform_tags.split(".")), filename
+        pythons = python_tag.split(".")
+        assert (
+            ("cp311" in pythons and "cp311" in abi_tag.split("."))
+            or (abi_tag == "abi3" and all(re.fullmatch(r"cp3\d+", tag) and int(tag[3:]) <= 11 for tag in pythons))
+            or (abi_tag == "none" and "py3" in pythons)
+        ), f"{filename} is not for CPython 3.11"
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_blender_validator_accepts_each_zip(built: tuple[dict[str, Path], str], platform: str) -> None:
+    zip_path = built[0][platform]
     result = _validate(zip_path)
     assert result.returncode == 0, f"validator rejected {zip_path}:\n{result.stdout}\n{result.stderr}"
     assert "Success" in result.stdout
 
 
-def test_blender_validator_rejects_a_manifest_breaking_its_rules(built_zip: tuple[Path, str], tmp_path: Path) -> None:
+def test_blender_validator_rejects_a_manifest_breaking_its_rules(
+    built: tuple[dict[str, Path], str], tmp_path: Path
+) -> None:
     """Control: the same zip with a tagline ending in a period (forbidden) must fail, so the check above has teeth."""
-    zip_path, _ = built_zip
-    broken = tmp_path / ZIP_NAME
+    zip_path = built[0]["linux-x64"]
+    broken = tmp_path / zip_path.name
     with zipfile.ZipFile(zip_path) as source, zipfile.ZipFile(broken, "w") as target:
         for item in source.infolist():
             data = source.read(item)
@@ -190,8 +304,41 @@ def test_blender_validator_rejects_a_manifest_breaking_its_rules(built_zip: tupl
     assert "tagline" in result.stdout
 
 
-def test_zip_installs_enables_and_disables_in_a_clean_blender(built_zip: tuple[Path, str], tmp_path: Path) -> None:
-    zip_path, _ = built_zip
+def test_a_tampered_cached_wheel_is_fetched_again_not_packed(
+    built: tuple[dict[str, Path], str], tmp_path: Path
+) -> None:
+    """The wheel cache is checked against the lock's hashes at every build: a changed file is never shipped."""
+    cache = tmp_path / "wheels"
+    shutil.copytree(REPO / "build" / "wheels" / "linux-x64", cache / "linux-x64")
+    victim = next(cache.glob("linux-x64/sniffio-*.whl"))
+    good = hashlib.sha256(victim.read_bytes()).hexdigest()
+    victim.write_bytes(victim.read_bytes() + b"tampered")
+
+    result = _run_build("--platform", "linux-x64", "--wheel-cache", str(cache), "--output-dir", str(tmp_path))
+
+    assert result.returncode == 0, f"build failed:\n{result.stdout}\n{result.stderr}"
+    assert f"fetching 1 of {len(_lock('linux-x64'))} wheels" in result.stdout
+    with zipfile.ZipFile(tmp_path / ZIP_NAMES["linux-x64"]) as archive:
+        assert hashlib.sha256(archive.read(f"wheels/{victim.name}")).hexdigest() == good
+
+
+def test_no_wheels_mode_builds_one_sources_only_zip(tmp_path: Path) -> None:
+    result = _run_build("--no-wheels", "--output-dir", str(tmp_path))
+    assert result.returncode == 0, f"build failed:\n{result.stdout}\n{result.stderr}"
+    zip_path = tmp_path / f"{STEM}.zip"
+    assert [path.name for path in tmp_path.glob("*.zip")] == [zip_path.name]
+    assert re.search(rf"\b{zip_path.stat().st_size} bytes\b", result.stdout)
+    with zipfile.ZipFile(zip_path) as archive:
+        assert set(archive.namelist()) == _sources() | {"blender_manifest.toml"}
+        assert tomllib.loads(archive.read("blender_manifest.toml").decode("utf-8")) == MANIFEST
+    validated = _validate(zip_path)
+    assert validated.returncode == 0, validated.stdout
+
+
+def test_linux_zip_installs_enables_and_disables_in_a_clean_blender(
+    built: tuple[dict[str, Path], str], tmp_path: Path
+) -> None:
+    zip_path = built[0]["linux-x64"]
     profile = tmp_path / "blender-user"
     env = dict(os.environ)
     env.update(
