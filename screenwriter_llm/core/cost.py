@@ -217,14 +217,20 @@ def context_window(model: str, default: int) -> int:
 
 def count_tokens(model: str, messages: Sequence[Message] | None = None, text: str | None = None) -> int:
     """Estimated tokens of ``messages`` (a chat request, including LiteLLM's per-message overhead) or of
-    ``text`` (e.g. an answer), with ``litellm.token_counter``: tiktoken for OpenAI-style and unknown
-    models, the family's Hugging Face tokenizer for a few (Claude 2, Llama 2/3, Command R; LiteLLM may
-    download it once). Give exactly one of ``messages`` and ``text``. Raises ``ValueError`` otherwise.
-    Worker thread only.
+    ``text`` (e.g. an answer), with ``litellm.token_counter``: tiktoken (the model's encoding, else
+    ``cl100k_base``) for OpenAI-style, unknown and local models; LiteLLM's bundled tokenizer for old Claude
+    names. LiteLLM would download a Hugging Face tokenizer for Llama 2/3 and Command R names; unless
+    ``litellm.disable_hf_tokenizer_download`` was set by someone, this sets it to True first, so those
+    are counted with tiktoken too (an estimate either way). Give exactly one of ``messages`` and
+    ``text``; raises ``ValueError`` otherwise. Worker thread only.
     """
     if (messages is None) == (text is None):
         raise ValueError("count_tokens needs exactly one of messages or text")
     litellm = import_litellm()
+    if litellm.disable_hf_tokenizer_download is None:
+        # Nobody chose: never fetch a tokenizer from huggingface.co (Llama, Command R names). Offline that
+        # retries for ~20 s, and it contacts a remote host behind Blender's online-access setting.
+        litellm.disable_hf_tokenizer_download = True
     if messages is not None:
         return int(litellm.token_counter(model=model, messages=[dict(m) for m in messages]))
     return int(litellm.token_counter(model=model, text=text))
