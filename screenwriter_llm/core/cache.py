@@ -196,8 +196,11 @@ class ResponseCache:
 
     def stats(self) -> tuple[int, int]:
         """``(answers stored, bytes of answer text)``."""
-        with closing(self._open()) as conn:
-            count, size = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM answers").fetchone()
+        try:
+            with closing(self._open()) as conn:
+                count, size = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM answers").fetchone()
+        except sqlite3.Error as exc:
+            raise CacheError(f"The response cache at {self.path} cannot be read: {exc}") from exc
         return int(count), int(size)
 
     def clear(self) -> int:
