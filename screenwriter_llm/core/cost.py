@@ -226,7 +226,7 @@ def count_tokens(model: str, messages: Sequence[Message] | None = None, text: st
     """
     if (messages is None) == (text is None):
         raise ValueError("count_tokens needs exactly one of messages or text")
-    litellm = import_litellm()
+    litellm: Any = import_litellm()  # Any: its settings are module attributes we assign
     if litellm.disable_hf_tokenizer_download is None:
         # Nobody chose: never fetch a tokenizer from huggingface.co (Llama, Command R names). Offline that
         # retries for ~20 s, and it contacts a remote host behind Blender's online-access setting.
