@@ -41,7 +41,7 @@ Rates = tuple[float, float]
 Message = Mapping[str, Any]
 
 TokenSource = Literal["provider", "estimate"]
-Pricing = Literal["map", "custom", "unknown"]
+Pricing = Literal["map", "custom", "unknown", "cached"]
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ class Cost:
     None when it is unknown (model not in LiteLLM's map and no user rates). ``rates``: (USD per input
     token, USD per output token) used, or None. ``estimated_tokens``: True when the counts come from
     :func:`count_tokens` rather than the provider (``source`` says the same: ``"provider"`` or
-    ``"estimate"``). ``pricing``: ``"map"`` (LiteLLM's offline map), ``"custom"`` (the user's rates) or
-    ``"unknown"``.
+    ``"estimate"``). ``pricing``: ``"map"`` (LiteLLM's offline map), ``"custom"`` (the user's rates),
+    ``"unknown"``, or ``"cached"`` (answered from the local cache: $0, see :meth:`cached`).
     """
 
     input_tokens: int
@@ -80,6 +80,12 @@ class Cost:
     estimated_tokens: bool
     source: TokenSource
     pricing: Pricing = "unknown"
+
+    @classmethod
+    def cached(cls, input_tokens: int | None, output_tokens: int | None) -> Cost:
+        """An answer served from the local cache: no provider call, $0; the tokens are the ones the
+        provider reported when the answer was first made (0 when it reported none)."""
+        return cls(input_tokens or 0, output_tokens or 0, 0.0, None, False, "provider", "cached")
 
     @property
     def total_tokens(self) -> int:
@@ -97,6 +103,8 @@ class Cost:
         )
         if self.estimated_tokens:
             text += " (estimated)"
+        if self.pricing == "cached":
+            return text + ", cached: $0.00 (no request sent)"
         if self.usd is None:
             return text + ", cost unknown"
         text += f", {approx}{format_usd(self.usd)}"
@@ -133,6 +141,15 @@ class Estimate:
     def fits(self) -> bool:
         """True when prompt + ``max_tokens`` fit in the context window."""
         return self.worst_case_tokens <= self.context_window
+
+
+def tokens_per_second(output_tokens: int, ttft_s: float | None, duration_s: float) -> float | None:
+    """Output tokens per second of streaming: ``output_tokens / (duration_s - ttft_s)`` (the time from the
+    first token to the end), None when there is no such time (no text, or it all came at once)."""
+    if ttft_s is None or output_tokens <= 0:
+        return None
+    streaming = duration_s - ttft_s
+    return output_tokens / streaming if streaming > 0 else None
 
 
 def format_usd(usd: float) -> str:

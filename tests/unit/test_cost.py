@@ -198,6 +198,19 @@ def test_estimator_computes_in_the_background_and_remembers(litellm):
     assert estimator.error("bad") == "RuntimeError: tokenizer missing"
 
 
+def test_a_cached_answer_costs_nothing_and_says_so():
+    line = cost.Cost.cached(12, 5).describe()
+    assert line.startswith("12 in / 5 out / 17 total tokens") and "cached: $0.00" in line
+    assert cost.Cost.cached(None, None).usd == 0.0
+
+
+def test_tokens_per_second_counts_from_the_first_token():
+    assert cost.tokens_per_second(100, 0.5, 2.5) == pytest.approx(100 / 2.0)
+    assert cost.tokens_per_second(0, 0.5, 2.5) is None
+    assert cost.tokens_per_second(10, None, 2.5) is None
+    assert cost.tokens_per_second(10, 1.0, 1.0) is None
+
+
 @pytest.mark.parametrize(
     ("usd", "text"),
     [(0, "$0.00"), (0.00066, "$0.00066"), (1.2e-05, "$0.000012"), (0.5, "$0.50"), (1234.5, "$1,234.50")],
