@@ -4,7 +4,7 @@ hand a :class:`~.core.jobs.Job` to the pump, and report."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
@@ -15,10 +15,10 @@ from bpy.types import Context, Event, Operator
 from . import pump
 from .core import errors, fountain, keys, netgate, prompts
 from .core.coverage import CoverageRun
-from .core.jobs import Deadlines, Job
+from .core.jobs import Accounting, Deadlines, Job
 from .core.llm import Failed, Finished, LLMRequest
 from .core.retry import RetryPolicy
-from .props import preferences, settings
+from .props import data_dir, preferences, settings
 
 if TYPE_CHECKING:
     from bpy.stub_internal.rna_enums import OperatorReturnItems as Result
@@ -33,6 +33,9 @@ MAX_NAME_BYTES = 63
 #: refuses to start without one. Never sent anywhere but loopback.
 LOCAL_PLACEHOLDER_KEY = "sk-local-no-key-needed"
 
+#: Files in the add-on's user directory: the usage ledger and the opt-in response cache (SQLite).
+LEDGER_FILE = "usage.sqlite3"
+CACHE_FILE = "responses.sqlite3"
 #: Status key of the Test Connection job (shown in the add-on preferences).
 CONNECTION_TEST = "Connection test"
 #: ID property on an output Text holding its last request as JSON (model, settings, messages; no key).
@@ -186,6 +189,7 @@ def build_job(
     source: bpy.types.Text | None,
     output_name: str,
     mock_response: str = "",
+    operator: str = "screenwriter.analyze_scene",
 ) -> tuple[Job, list[str]]:
     """Check and snapshot everything a request needs, prepare the output Text and return the job
     (not started) with warnings for the user (fallback models that had to be skipped).
@@ -229,11 +233,24 @@ def build_job(
         )
     deadlines = Deadlines()
     policy = RetryPolicy()
+    accounting = Accounting(operator=operator, script=source.name if source else "", price=True)
     if prefs is not None:
         deadlines = Deadlines(prefs.first_token_timeout, prefs.stall_timeout, prefs.total_timeout)
         policy = RetryPolicy(max_retries=prefs.max_retries)
+        folder = data_dir()
+        accounting = Accounting(
+            operator=operator,
+            script=source.name if source else "",
+            ledger_path=str(folder / LEDGER_FILE) if not mock_response else None,
+            cache_path=str(folder / CACHE_FILE) if prefs.use_cache else None,
+            limits=prefs.limits(),
+            custom_rates=prefs.custom_rates(),
+            default_window=prefs.default_context_window,
+            price=True,
+        )
     if not output_name:  # a request with no output Text (Test Connection)
         job = Job(request=requests[0], label=CONNECTION_TEST, policy=RetryPolicy(max_retries=0), deadlines=deadlines)
+        job.accounting = replace(accounting, cache_path=None)
         return job, warnings
     output = prepare_output(output_name, source)
     output[pump.COMPLETE_MARKER] = False
@@ -257,6 +274,7 @@ def build_job(
         target=output.name,
         policy=policy,
         deadlines=deadlines,
+        accounting=accounting,
     )
     return job, warnings
 
@@ -285,6 +303,8 @@ class _StreamingOperator(Operator):
         return job
 
     def _report_outcome(self, job: Job) -> set[Result]:
+        for notice in job.notices:
+            self.report({"WARNING"}, notice)
         line = job.status_line()
         if isinstance(job.outcome, Finished):
             self.report({"INFO"}, tip_("'{}' written. {}").format(job.target, line))
@@ -530,6 +550,7 @@ class SCREENWRITER_OT_analyze_all_scenes(Operator):
                 bpy.data.texts.get(source_name),
                 default_output_name(source_name, number),
                 mock,
+                "screenwriter.analyze_all_scenes",
             )
             return pump.start(job)
 
@@ -603,7 +624,7 @@ class SCREENWRITER_OT_regenerate(_StreamingOperator):
         if self.use_current_settings:
             snapshot = Snapshot.from_scene(context)
         source = bpy.data.texts.get(stored.get("source", ""))
-        job, warnings = build_job(context, snapshot, messages, source, output.name)
+        job, warnings = build_job(context, snapshot, messages, source, output.name, operator="screenwriter.regenerate")
         self.report({"INFO"}, tip_("Regenerating '{}' with {}").format(job.target, snapshot.model))
         return job, warnings
 
@@ -622,7 +643,7 @@ class SCREENWRITER_OT_test_connection(_StreamingOperator):
         messages = ({"role": "user", "content": "Reply with the single word OK."},)
         if pump.REGISTRY.jobs() and any(j.label == CONNECTION_TEST for j in pump.REGISTRY.jobs()):
             raise PrepareError("A connection test is already running.")
-        job, warnings = build_job(context, snapshot, messages, None, "")
+        job, warnings = build_job(context, snapshot, messages, None, "", operator="screenwriter.test_connection")
         self.report({"INFO"}, tip_("Testing {}…").format(snapshot.model))
         return job, warnings
 

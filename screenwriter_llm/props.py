@@ -7,11 +7,14 @@ Nothing secret lives here: API keys come from the provider's environment variabl
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import cast
 
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import AddonPreferences, Context, PropertyGroup, UILayout
+
+from .core.budget import Limits
 
 ADDON_ID = __package__ or "screenwriter_llm"
 #: Preference field per provider key environment variable (the order they are drawn in).
@@ -124,6 +127,70 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         """Set (or clear, with "") the preference field for ``env_var``."""
         setattr(self, KEY_FIELDS[env_var], value)
 
+    use_cache: BoolProperty(  # type: ignore[valid-type]
+        name="Cache Identical Requests",
+        description=(
+            "Answer a request identical to an earlier one (same model and text, temperature 0) from a local "
+            "cache, without calling the provider and at no cost"
+        ),
+        default=False,
+    )
+    daily_limit_usd: FloatProperty(  # type: ignore[valid-type]
+        name="Daily Limit (USD)", description="Refuse requests that would spend more today (0: no limit)", min=0.0
+    )
+    monthly_limit_usd: FloatProperty(  # type: ignore[valid-type]
+        name="Monthly Limit (USD)",
+        description="Refuse requests that would spend more this month (0: no limit)",
+        min=0.0,
+    )
+    daily_limit_tokens: IntProperty(  # type: ignore[valid-type]
+        name="Daily Limit (Tokens)",
+        description="Refuse requests that would use more tokens today (0: no limit)",
+        min=0,
+    )
+    monthly_limit_tokens: IntProperty(  # type: ignore[valid-type]
+        name="Monthly Limit (Tokens)",
+        description="Refuse requests that would use more tokens this month (0: no limit)",
+        min=0,
+    )
+    confirm_over_usd: FloatProperty(  # type: ignore[valid-type]
+        name="Confirm Over (USD)",
+        description="Ask before one request that could cost more than this (0: never ask)",
+        min=0.0,
+    )
+    input_usd_per_mtok: FloatProperty(  # type: ignore[valid-type]
+        name="Input Rate",
+        description="USD per million input tokens, for models LiteLLM has no price for (0: cost unknown)",
+        min=0.0,
+    )
+    output_usd_per_mtok: FloatProperty(  # type: ignore[valid-type]
+        name="Output Rate",
+        description="USD per million output tokens, for models LiteLLM has no price for (0: cost unknown)",
+        min=0.0,
+    )
+    default_context_window: IntProperty(  # type: ignore[valid-type]
+        name="Default Context Window",
+        description="Tokens, for models whose context window LiteLLM does not know (local models)",
+        default=8192,
+        min=512,
+    )
+
+    def limits(self) -> Limits:
+        """The budgets as :class:`core.budget.Limits` (0 means off)."""
+        return Limits(
+            daily_usd=self.daily_limit_usd or None,
+            daily_tokens=self.daily_limit_tokens or None,
+            monthly_usd=self.monthly_limit_usd or None,
+            monthly_tokens=self.monthly_limit_tokens or None,
+            confirm_usd=self.confirm_over_usd or None,
+        )
+
+    def custom_rates(self) -> tuple[float, float] | None:
+        """The user's rates in USD per token, or None when unset."""
+        if not self.input_usd_per_mtok and not self.output_usd_per_mtok:
+            return None
+        return (self.input_usd_per_mtok / 1e6, self.output_usd_per_mtok / 1e6)
+
     max_retries: IntProperty(  # type: ignore[valid-type]
         name="Max Retries",
         description=(
@@ -191,6 +258,20 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         if status:
             row.label(text=status)
 
+        col = layout.column(heading="Budgets")
+        row = col.row(align=True)
+        row.prop(self, "daily_limit_usd")
+        row.prop(self, "monthly_limit_usd")
+        row = col.row(align=True)
+        row.prop(self, "daily_limit_tokens")
+        row.prop(self, "monthly_limit_tokens")
+        col.prop(self, "confirm_over_usd")
+        col = layout.column(heading="Cost and Context")
+        row = col.row(align=True)
+        row.prop(self, "input_usd_per_mtok")
+        row.prop(self, "output_usd_per_mtok")
+        col.prop(self, "default_context_window")
+        col.prop(self, "use_cache")
         col = layout.column(heading="Reliability")
         col.prop(self, "max_retries")
         col.prop(self, "first_token_timeout")
@@ -227,3 +308,13 @@ def unregister() -> None:
     """Detach ``Scene.screenwriter`` and unregister the classes."""
     del bpy.types.Scene.screenwriter  # type: ignore[attr-defined]
     _unregister()
+
+
+def data_dir() -> Path:
+    """The add-on's own user directory (usage ledger, response cache), created on demand: the
+    extension's user directory (``bpy.utils.extension_path_user``, Blender 4.2+) or, for the legacy
+    add-on, ``<Blender config>/screenwriter_llm``."""
+    try:
+        return Path(bpy.utils.extension_path_user(ADDON_ID, create=True))
+    except (ValueError, AttributeError):  # not installed as an extension / Blender before 4.2
+        return Path(bpy.utils.user_resource("CONFIG", path="screenwriter_llm", create=True))

@@ -9,6 +9,7 @@ Everything drained in one tick goes into the Text in one write, appended at the 
 from __future__ import annotations
 
 import atexit
+import json
 import time
 from collections.abc import Callable
 
@@ -31,6 +32,8 @@ OUTPUT_MARKER = "screenwriter_output"
 #: with ``screenwriter_tokens`` = [prompt, completion] tokens when the provider reported usage.
 COMPLETE_MARKER = "screenwriter_complete"
 TOKENS_KEY = "screenwriter_tokens"
+#: The answer's metadata, kept with it (JSON): model, tokens, estimated flag, USD and rates, timing.
+USAGE_KEY = "screenwriter_usage"
 
 REGISTRY = JobRegistry()
 #: Last status line per source Text name, shown in the sidebar after a job ends.
@@ -53,6 +56,22 @@ def append_to_text(text: bpy.types.Text, piece: str) -> None:
     """
     text.cursor_set(len(text.lines) - 1, character=_END_OF_LINE)
     text.write(piece)
+
+
+def answer_metadata(job: Job) -> dict[str, object]:
+    """What an answer cost and how fast it came, as stored on its Text (tokens, USD, seconds)."""
+    cost = job.cost
+    return {
+        "model": job.answered_by or job.request.model,
+        "input_tokens": cost.input_tokens if cost else None,
+        "output_tokens": cost.output_tokens if cost else None,
+        "estimated_tokens": cost.estimated_tokens if cost else None,
+        "cost_usd": cost.usd if cost else None,
+        "rates_usd_per_token": list(cost.rates) if cost and cost.rates else None,
+        "pricing": cost.pricing if cost else None,
+        "time_to_first_token_s": job.time_to_first_token,
+        "duration_s": job.duration,
+    }
 
 
 def closing_note(job: Job) -> str:
@@ -90,7 +109,10 @@ def pump_job(job: Job) -> Batch:
             append_to_text(text, piece)
         if isinstance(batch.outcome, Finished) and job.chars_received:
             text[COMPLETE_MARKER] = True
-            if job.usage is not None:
+            if job.cost is not None:
+                text[TOKENS_KEY] = [job.cost.input_tokens, job.cost.output_tokens]
+                text[USAGE_KEY] = json.dumps(answer_metadata(job))
+            elif job.usage is not None:
                 text[TOKENS_KEY] = [job.usage.prompt_tokens, job.usage.completion_tokens]
     STATUS[job.label] = job.status_line()
     if batch.outcome is not None:

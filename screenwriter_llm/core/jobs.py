@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import errors
+from .budget import Limits
+from .cost import Cost, tokens_per_second
 from .llm import (
     Cancelled,
     Event,
@@ -58,6 +60,42 @@ class FallingBack:
 
 
 @dataclass(frozen=True)
+class Priced:
+    """What the answer cost (tokens and USD, see :class:`~.cost.Cost`); queued just before ``Finished``."""
+
+    cost: Cost
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should read that does not stop the job (a budget warning, what the chat's
+    context kept or dropped)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """How a job accounts for itself, on its worker thread.
+
+    ``operator``/``script`` label the ledger row; ``ledger_path``: the SQLite usage ledger (None: no
+    ledger); ``cache_path``: the opt-in response cache (None: off); ``limits``: budgets checked before
+    sending; ``custom_rates``: (USD per input token, USD per output token) for models not in LiteLLM's
+    map; ``default_window``: tokens, for models LiteLLM does not know; ``price``: price the answer
+    even without a ledger.
+    """
+
+    operator: str = ""
+    script: str = ""
+    ledger_path: str | None = None
+    cache_path: str | None = None
+    limits: Limits | None = None
+    custom_rates: tuple[float, float] | None = None
+    default_window: int = 8192
+    price: bool = False
+
+
+@dataclass(frozen=True)
 class Deadlines:
     """Deadlines the job owns, in seconds (LiteLLM's ``timeout`` is per read, not a deadline).
 
@@ -75,6 +113,9 @@ class Deadlines:
     def read_timeout(self) -> float:
         """The per-read timeout passed to LiteLLM."""
         return min(self.first_token, self.stall)
+
+
+JobEvent = Event | Retrying | FallingBack | Priced | Notice
 
 
 @dataclass
@@ -107,9 +148,12 @@ class Job:
     fallbacks: tuple[LLMRequest, ...] = ()
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     deadlines: Deadlines = field(default_factory=Deadlines)
+    accounting: Accounting = field(default_factory=lambda: Accounting())
     stream_fn: StreamFn = stream_completion
     id: int = field(default_factory=lambda: next(_ids))
-    events: queue.Queue[Event | Retrying | FallingBack] = field(default_factory=queue.Queue, repr=False)
+    events: queue.Queue[Event | Retrying | FallingBack | Priced | Notice] = field(
+        default_factory=queue.Queue, repr=False
+    )
     started_at: float | None = None
     first_token_at: float | None = None
     ended_at: float | None = None
@@ -124,12 +168,22 @@ class Job:
     fallback: FallingBack | None = None
     requests_sent: int = 0
     retries_made: int = 0
+    cost: Cost | None = None
+    notices: list[str] = field(default_factory=list)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _cancel_reason: str = ""
     _thread: threading.Thread | None = field(default=None, repr=False)
     _response: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _expired: str = ""
+    _finished: Finished | None = None
+    _answered: LLMRequest | None = None
+    _answer_parts: list[str] = field(default_factory=list, repr=False)
+    _usage_seen: Usage | None = None
+    _first_text_at: float | None = None
+    _cost: Cost | None = None
+    _cache_key: str | None = None
+    _refused: bool = False
     _attempt_started_at: float = 0.0
     _last_chunk_at: float = 0.0
     _text_shown: bool = False
@@ -151,35 +205,152 @@ class Job:
             close_stream(response)
 
     def _run(self) -> None:
+        final: Outcome | None = None
         try:
-            self._run_models()
+            final = self._work()
         except BaseException as exc:  # noqa: BLE001 - a defect must still end the job with a message
-            if not self._cancel.is_set():
-                message, kind = errors.describe_exception(
-                    exc, self.request.model, self.request.api_base, (self.request.api_key,)
-                )
-                self.events.put(Failed(message, kind))
+            message, kind = errors.describe_exception(
+                exc, self.request.model, self.request.api_base, (self.request.api_key,)
+            )
+            final = Failed(message, kind)
         finally:
             if self._cancel.is_set():
                 # The read error caused by closing the stream is expected and ignored (DESIGN.md).
-                self.events.put(Cancelled(self._cancel_reason or "Cancelled"))
+                final = Cancelled(self._cancel_reason or "Cancelled")
+            if final is None:
+                final = Failed("The request ended without an answer or an error; please try again.", "error")
+            # Account before the outcome is queued, so whoever sees the outcome also sees the ledger row.
+            self._account(final)
+            self.events.put(final)
             with self._lock:
                 self._response = None
 
-    def _run_models(self) -> None:
+    def _work(self) -> Outcome | None:
+        """Serve from the cache, check the budget, then run the models. Returns the outcome (None when
+        cancelled)."""
+        cached = self._from_cache()
+        if cached is not None:
+            return cached
+        refusal = self._budget_refusal(self.request)
+        if refusal is not None:
+            return refusal
+        return self._run_models()
+
+    def _run_models(self) -> Outcome | None:
         """Try the primary model, then each fallback, each with the retry policy; stop at the first
         answer, the first failure after text was shown, cancellation or an expired deadline."""
         candidates = (self.request, *self.fallbacks)
         for index, request in enumerate(candidates):
+            if index:
+                refusal = self._budget_refusal(request)
+                if refusal is not None:
+                    return refusal
             exc = self._run_with_retries(request)
-            if exc is None or self._cancel.is_set():
-                return
+            if self._cancel.is_set():
+                return None
+            if exc is None:
+                return self._finished
             message, kind = self._explain(exc, request)
             has_next = index + 1 < len(candidates)
             if self._text_shown or self._expired or not has_next or kind not in FALLBACK_KINDS:
-                self.events.put(Failed(message, kind))
-                return
+                return Failed(message, kind)
             self.events.put(FallingBack(request.model, candidates[index + 1].model, message))
+        return None
+
+    # --- accounting (worker thread; LiteLLM only through core.cost) ------------------------------
+
+    def _from_cache(self) -> Outcome | None:
+        """Answer from the local response cache (opt-in, temperature 0 only) without any request."""
+        acc = self.accounting
+        if not acc.cache_path or self.request.mock_response is not None:
+            return None
+        from .cache import ResponseCache, request_key
+
+        request = self.request
+        self._cache_key = request_key(
+            request.model, list(request.messages), request.temperature, request.max_tokens, request.api_base
+        )
+        if self._cache_key is None:
+            return None
+        hit = ResponseCache(acc.cache_path).get(self._cache_key)
+        if hit is None:
+            return None
+        self._answered = request
+        self._answer_parts.append(hit.text)
+        self._usage_seen = Usage(hit.prompt_tokens or 0, hit.completion_tokens or 0)
+        self._cost = Cost.cached(hit.prompt_tokens, hit.completion_tokens)
+        self.events.put(TextDelta(hit.text))
+        self.events.put(self._usage_seen)
+        return Finished("stop", request.model)
+
+    def _budget_refusal(self, request: LLMRequest) -> Failed | None:
+        """Refuse before sending when the estimate would take a budget over its limit; warn at 75/90 %."""
+        acc = self.accounting
+        if acc.limits is None or not acc.limits.active() or not acc.ledger_path:
+            return None
+        from . import budget, cost
+        from .usage import UsageLedger
+
+        estimate = cost.estimate_request(
+            request.model, request.messages, request.max_tokens, acc.default_window, acc.custom_rates
+        )
+        decision = budget.check(UsageLedger(acc.ledger_path), acc.limits, estimate.cost)
+        if decision.status == "refused":
+            self._refused = True
+            return Failed(decision.message, "budget")
+        if decision.message:
+            self.events.put(Notice(decision.message))
+        return None
+
+    def _account(self, final: Outcome) -> None:
+        """Price the answer (provider usage, else counted and marked estimated), queue it as ``Priced``
+        and write the ledger row. Never raises: accounting must not cost the user their answer."""
+        acc = self.accounting
+        if not acc.ledger_path and not acc.cache_path and not acc.price:
+            return
+        if self._refused:
+            return  # nothing was sent
+        from . import cost as costs
+        from .usage import UsageLedger, UsageRecord
+
+        request = self._answered or self.request
+        answer = "".join(self._answer_parts)
+        try:
+            if self._cost is None:
+                usage = self._usage_seen
+                self._cost = costs.cost_of_answer(
+                    request.model,
+                    request.messages,
+                    answer,
+                    usage.prompt_tokens if usage else None,
+                    usage.completion_tokens if usage else None,
+                    acc.custom_rates,
+                )
+            self.events.put(Priced(self._cost))
+            outcome = "finished" if isinstance(final, Finished) else type(final).__name__.lower()
+            if self._cost.pricing == "cached":
+                outcome = "cached"
+            if acc.ledger_path:
+                ttft = None if self._first_text_at is None else self._first_text_at - (self.started_at or 0.0)
+                UsageLedger(acc.ledger_path).record(
+                    UsageRecord.from_cost(
+                        self._cost,
+                        model=request.model,
+                        outcome=outcome,
+                        operator=acc.operator,
+                        script=acc.script,
+                        ttft_s=ttft,
+                        duration_s=time.monotonic() - (self.started_at or time.monotonic()),
+                    )
+                )
+            if acc.cache_path and self._cache_key and outcome == "finished" and answer:
+                from .cache import ResponseCache
+
+                ResponseCache(acc.cache_path).put(
+                    self._cache_key, answer, request.model, self._cost.input_tokens, self._cost.output_tokens
+                )
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            self.events.put(Notice(f"Usage could not be recorded: {errors.cause_summary(exc)}"))
 
     def _run_with_retries(self, request: LLMRequest) -> BaseException | None:
         """Run ``request`` until it answers (None) or fails for good (the last exception)."""
@@ -215,9 +386,17 @@ class Job:
             if self._expired:
                 raise TimeoutError(self._expired)
             if isinstance(event, TextDelta):
+                if not self._text_shown:
+                    self._first_text_at = time.monotonic()
                 self._text_shown = True
+                self._answer_parts.append(event.text)
+            elif isinstance(event, Usage):
+                self._usage_seen = event
             elif isinstance(event, Finished):
-                event = Finished(event.finish_reason, request.model)
+                # Held back: the job queues it last, after pricing (see _run).
+                self._finished = Finished(event.finish_reason, request.model)
+                self._answered = request
+                continue
             self.events.put(event)
         if self._expired:
             raise TimeoutError(self._expired)
@@ -352,6 +531,10 @@ class Job:
                 self.retries_made += 1
                 self.retry = event
                 self.retry_until = time.monotonic() + event.delay
+            elif isinstance(event, Priced):
+                self.cost = event.cost
+            elif isinstance(event, Notice):
+                self.notices.append(event.text)
             elif isinstance(event, FallingBack):
                 self.fallback = event
                 self.retry = self.retry_until = None
@@ -412,7 +595,9 @@ class Job:
         if isinstance(outcome, Cancelled):
             return f"{outcome.reason}: kept {self.deltas_received} tokens already written"
         parts = []
-        if self.usage:
+        if self.cost is not None:
+            parts.append(self.cost.describe())
+        elif self.usage:
             parts.append(f"{self.usage.prompt_tokens} in / {self.usage.completion_tokens} out tokens")
         else:
             parts.append(f"{self.deltas_received} tokens")
@@ -420,6 +605,10 @@ class Job:
         if ttft is not None:
             parts.append(f"first token {ttft:.2f} s")
         parts.append(f"{self.duration:.1f} s")
+        output_tokens = self.cost.output_tokens if self.cost else (self.usage.completion_tokens if self.usage else 0)
+        rate = tokens_per_second(output_tokens, ttft, self.duration)
+        if rate is not None and ttft is not None:
+            parts.append(f"{rate:.0f} tokens/s")
         if outcome.finish_reason == "length":
             parts.append("stopped at Max Tokens")
         by = self.answered_by or self.request.model

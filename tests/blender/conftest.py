@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("SCREENWRITER_SHARED") or REPO.parent / "shared")
 SCREENPLAYS = SHARED / "screenplays"
+
+# Blender's user directories (the add-on's usage ledger lives there) go to a fresh folder per test run,
+# set before bpy is imported so the real ~/.config/blender is never touched.
+for _name in ("BLENDER_USER_CONFIG", "BLENDER_USER_SCRIPTS", "BLENDER_USER_DATAFILES"):
+    os.environ.setdefault(_name, tempfile.mkdtemp(prefix=f"screenwriter-{_name.lower()}-"))
 
 if os.environ.get("SCREENWRITER_REQUIRE_BPY"):
     import bpy  # the test command sets this: a missing bpy fails the tier instead of skipping it
