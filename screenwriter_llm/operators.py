@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 import bpy
 from bpy.props import BoolProperty, IntProperty, StringProperty
 from bpy.types import Context, Event, Operator
+from bpy_extras.io_utils import ExportHelper
 
 from . import pump
-from .core import errors, fountain, keys, netgate, prompts
+from .core import chat, errors, fountain, keys, netgate, prompts
 from .core.coverage import CoverageRun
 from .core.jobs import Accounting, Deadlines, Job
 from .core.llm import Failed, Finished, LLMRequest
 from .core.retry import RetryPolicy
+from .core.usage import LedgerError, UsageLedger
 from .props import data_dir, preferences, settings
 
 if TYPE_CHECKING:
@@ -190,6 +192,7 @@ def build_job(
     output_name: str,
     mock_response: str = "",
     operator: str = "screenwriter.analyze_scene",
+    append: bool = False,
 ) -> tuple[Job, list[str]]:
     """Check and snapshot everything a request needs, prepare the output Text and return the job
     (not started) with warnings for the user (fallback models that had to be skipped).
@@ -251,6 +254,19 @@ def build_job(
     if not output_name:  # a request with no output Text (Test Connection)
         job = Job(request=requests[0], label=CONNECTION_TEST, policy=RetryPolicy(max_retries=0), deadlines=deadlines)
         job.accounting = replace(accounting, cache_path=None)
+        return job, warnings
+    if append:  # a conversation: the answer is appended to the Text as it is
+        output = bpy.data.texts.get(output_name) or bpy.data.texts.new(output_name)
+        output[pump.OUTPUT_MARKER] = True
+        job = Job(
+            request=requests[0],
+            fallbacks=tuple(requests[1:]),
+            label=source.name if source else output.name,
+            target=output.name,
+            policy=policy,
+            deadlines=deadlines,
+            accounting=accounting,
+        )
         return job, warnings
     output = prepare_output(output_name, source)
     output[pump.COMPLETE_MARKER] = False
@@ -629,6 +645,180 @@ class SCREENWRITER_OT_regenerate(_StreamingOperator):
         return job, warnings
 
 
+#: ID property on a conversation Text holding the chat (``core.chat.Conversation`` as JSON).
+CHAT_KEY = "screenwriter_chat"
+
+
+def conversation_name(source_name: str) -> str:
+    """``"<script stem> - Chat"``, shortened to fit Blender's ID-name limit."""
+    stem = PurePath(source_name).stem if source_name.lower().endswith((".fountain", ".txt")) else source_name
+    return _clip_name(f"{stem} - Chat")
+
+
+def load_conversation(text: bpy.types.Text | None) -> chat.Conversation:
+    """The conversation stored on ``text`` (empty when there is none)."""
+    return chat.Conversation.from_json(text.get(CHAT_KEY) if text is not None else None)
+
+
+class SCREENWRITER_OT_chat_send(_StreamingOperator):
+    """Send a message about the script to the model; the conversation streams into its own Text and is
+    kept with the .blend"""
+
+    bl_idname = "screenwriter.chat_send"
+    bl_label = "Send"
+    bl_options = {"REGISTER"}
+
+    text: StringProperty(  # type: ignore[valid-type]
+        name="Screenplay",
+        description="Name of the Text holding the screenplay (empty: the Text in the active editor)",
+        options={"SKIP_SAVE"},
+    )
+    message: StringProperty(  # type: ignore[valid-type]
+        name="Message", description="What to ask (empty: the message typed in the sidebar)", options={"SKIP_SAVE"}
+    )
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        if not bpy.data.texts:
+            cls.poll_message_set("Open a screenplay in the Text Editor first")
+            return False
+        return True
+
+    def make_job(self, context: Context) -> tuple[Job, list[str]]:
+        source = source_text(context, self.text)
+        if source is not None and source.get(CHAT_KEY):  # the chat Text itself is open: use its script
+            source = bpy.data.texts.get(load_conversation(source).source) or source
+        if source is None:
+            raise PrepareError("Open a screenplay in the Text Editor first.")
+        wm = context.window_manager
+        message = (self.message or (wm.screenwriter_chat_message if wm else "")).strip()  # type: ignore[attr-defined]
+        if not message:
+            raise PrepareError("Type a message to send.")
+        screenplay = screenplay_of(source)
+        title = screenplay.title or PurePath(source.name).stem
+        current = screenplay.scene_at_line(source.current_line_index) if settings(context).chat_include_scene else None
+        system = chat.system_prompt(screenplay, title, current)
+        name = conversation_name(source.name)
+        existing = bpy.data.texts.get(name)
+        if existing is not None and not existing.get(pump.OUTPUT_MARKER):
+            raise PrepareError(f"A Text named '{name}' exists and was not written by Screenwriter LLM.")
+        if existing is not None and pump.REGISTRY.for_target(name) is not None:
+            raise PrepareError("The assistant is still answering; wait for it or cancel it first.")
+        conversation = load_conversation(existing)
+        conversation.source = source.name
+        messages = ({"role": "system", "content": system}, *conversation.turns, {"role": "user", "content": message})
+        job, warnings = build_job(
+            context,
+            Snapshot.from_scene(context),
+            messages,
+            source,
+            name,
+            operator="screenwriter.chat_send",
+            append=True,
+        )
+        prefs = preferences(context)
+        window = prefs.default_context_window if prefs else 8192
+        job.prepare = chat.context_preparer(system, list(conversation.turns), message, conversation.summary, window)
+        output = bpy.data.texts[name]
+        if not output.as_string().strip():
+            output.from_string(f"Chat about {title}\n")
+        pump.append_to_text(output, f"\nYOU: {message}\n\nASSISTANT: ")
+        output[CHAT_KEY] = conversation.to_json()
+        if wm is not None and not self.message:
+            wm.screenwriter_chat_message = ""  # type: ignore[attr-defined]
+
+        def remember(job: Job) -> None:
+            text = bpy.data.texts.get(name)
+            if text is None:
+                return
+            stored = load_conversation(text)
+            answer = "".join(job.received)
+            if isinstance(job.outcome, Finished) or answer:
+                stored.turns.append({"role": "user", "content": message})
+                stored.turns.append({"role": "assistant", "content": answer})
+            stored.context = job.context_report or stored.context
+            text[CHAT_KEY] = stored.to_json()
+            pump.append_to_text(text, "\n")
+
+        job.on_outcome = remember
+        return job, warnings
+
+
+class SCREENWRITER_OT_chat_clear(Operator):
+    """Start the conversation about this script afresh (the old one is kept as '<name> (previous)')"""
+
+    bl_idname = "screenwriter.chat_clear"
+    bl_label = "Clear Conversation"
+    bl_options = {"REGISTER"}
+
+    text: StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> set[Result]:
+        source = source_text(context, self.text)
+        name = conversation_name(source.name) if source is not None else ""
+        existing = bpy.data.texts.get(name) if name else None
+        if existing is None or not existing.get(CHAT_KEY):
+            self.report({"INFO"}, tip_("No conversation to clear"))
+            return {"CANCELLED"}
+        try:
+            output = prepare_output(name, source)
+        except PrepareError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        output[CHAT_KEY] = chat.Conversation(source=source.name if source else "").to_json()
+        self.report({"INFO"}, tip_("Conversation cleared; the old one is in '{} (previous)'").format(name))
+        return {"FINISHED"}
+
+
+class SCREENWRITER_OT_chat_summarise(_StreamingOperator):
+    """Summarise the older part of the conversation so later requests carry the summary instead of every
+    old turn (the newest turns stay word for word)"""
+
+    bl_idname = "screenwriter.chat_summarise"
+    bl_label = "Summarise and Compress"
+    bl_options = {"REGISTER"}
+
+    text: StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+    def make_job(self, context: Context) -> tuple[Job, list[str]]:
+        source = source_text(context, self.text)
+        if source is None:
+            raise PrepareError("Open a screenplay in the Text Editor first.")
+        name = conversation_name(source.name)
+        conversation = load_conversation(bpy.data.texts.get(name))
+        try:
+            messages, covers = chat.summary_messages(conversation)
+        except ValueError as exc:
+            raise PrepareError(str(exc)) from exc
+        snapshot = Snapshot.from_scene(context)
+        job, warnings = build_job(
+            context,
+            Snapshot(snapshot.model, snapshot.fallbacks, 0.2, 400, True),
+            messages,
+            source,
+            "",
+            operator="screenwriter.chat_summarise",
+        )
+        job.label = source.name
+
+        def store(job: Job) -> None:
+            text = bpy.data.texts.get(name)
+            summary = "".join(job.received).strip()
+            if text is None or not isinstance(job.outcome, Finished) or not summary:
+                return
+            stored = load_conversation(text)
+            stored.summary = chat.ctx.ChatSummary(summary, covers)
+            text[CHAT_KEY] = stored.to_json()
+            pump.append_to_text(
+                text,
+                f"\n[Screenwriter LLM: turns 1-{covers} summarised; later requests carry "
+                "the summary instead of those turns.]\n",
+            )
+
+        job.on_outcome = store
+        return job, warnings
+
+
 class SCREENWRITER_OT_test_connection(_StreamingOperator):
     """Send a tiny request to the model in the sidebar (through the same checks as an analysis) and
     report whether it answers. Runs in the background: Blender stays responsive"""
@@ -678,6 +868,28 @@ class SCREENWRITER_OT_store_key(Operator):
         prefs.set_key(self.env_var, "")
         forget_keyring_cache()
         self.report({"INFO"}, tip_("{} stored in the system keyring ({})").format(self.env_var, keys.redact_key(value)))
+        return {"FINISHED"}
+
+
+class SCREENWRITER_OT_export_usage(Operator, ExportHelper):  # type: ignore[misc]
+    """Export the usage ledger (one row per request: time, model, operator, script, tokens, cost,
+    time to first token, duration, outcome) as a CSV file"""
+
+    bl_idname = "screenwriter.export_usage"
+    bl_label = "Export Usage as CSV"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ".csv"
+    filter_glob: StringProperty(default="*.csv", options={"HIDDEN"})  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> set[Result]:
+        path = data_dir() / LEDGER_FILE
+        try:
+            rows = UsageLedger(path).export_csv(self.filepath)  # type: ignore[attr-defined]
+        except (LedgerError, OSError) as exc:
+            self.report({"ERROR"}, tip_("Could not export the usage: {}").format(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, tip_("{} requests written to {}").format(rows, self.filepath))  # type: ignore[attr-defined]
         return {"FINISHED"}
 
 
@@ -741,6 +953,10 @@ class SCREENWRITER_OT_goto_scene(Operator):
 
 classes = (
     SCREENWRITER_OT_analyze_scene,
+    SCREENWRITER_OT_export_usage,
+    SCREENWRITER_OT_chat_send,
+    SCREENWRITER_OT_chat_clear,
+    SCREENWRITER_OT_chat_summarise,
     SCREENWRITER_OT_analyze_all_scenes,
     SCREENWRITER_OT_regenerate,
     SCREENWRITER_OT_test_connection,

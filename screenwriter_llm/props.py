@@ -68,6 +68,12 @@ class SCREENWRITER_PG_settings(PropertyGroup):
         default="",
     )
 
+    chat_include_scene: BoolProperty(  # type: ignore[valid-type]
+        name="Include Current Scene",
+        description="Send the scene under the cursor with each chat message",
+        default=True,
+    )
+
     def fallback_list(self) -> list[str]:
         """The fallback model strings, in order, without blanks or repeats of the primary model."""
         seen = {self.model.strip()}
@@ -302,10 +308,15 @@ def register() -> None:
     """Register the classes and attach ``Scene.screenwriter``."""
     _register()
     bpy.types.Scene.screenwriter = PointerProperty(type=SCREENWRITER_PG_settings)  # type: ignore[attr-defined]
+    # The chat draft is per session (WindowManager properties are not saved in the .blend).
+    bpy.types.WindowManager.screenwriter_chat_message = StringProperty(  # type: ignore[attr-defined]
+        name="Message", description="Your message to the assistant about this script"
+    )
 
 
 def unregister() -> None:
     """Detach ``Scene.screenwriter`` and unregister the classes."""
+    del bpy.types.WindowManager.screenwriter_chat_message  # type: ignore[attr-defined]
     del bpy.types.Scene.screenwriter  # type: ignore[attr-defined]
     _unregister()
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import bpy
 from bpy.app.handlers import persistent
 
+from .core.cost import Estimator
 from .core.coverage import CoverageRun
 from .core.jobs import Batch, Job, JobRegistry
 
@@ -38,6 +39,8 @@ USAGE_KEY = "screenwriter_usage"
 REGISTRY = JobRegistry()
 #: Last status line per source Text name, shown in the sidebar after a job ends.
 STATUS: dict[str, str] = {}
+#: Estimates of the next request for the sidebar, computed off the main thread (LiteLLM counts tokens).
+ESTIMATOR = Estimator(keep=16)
 #: Whole-script coverage runs in progress, stepped by the pump after it drains their jobs.
 RUNS: list[CoverageRun] = []
 #: Callables ``(job, batch)`` told of every batch after it was written (the headless CLI echoes the
@@ -117,6 +120,8 @@ def pump_job(job: Job) -> Batch:
     STATUS[job.label] = job.status_line()
     if batch.outcome is not None:
         REGISTRY.discard(job)
+        if job.on_outcome is not None:
+            job.on_outcome(job)
     for listener in LISTENERS:
         listener(job, batch)
     return batch
@@ -245,6 +250,7 @@ def _on_exit() -> None:
     for run in RUNS:
         run.cancel("Stopped because Blender is quitting")
     REGISTRY.cancel_all("Stopped because Blender is quitting", join_timeout=1.0)
+    ESTIMATOR.join(1.0)
 
 
 @persistent

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import time
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, cast
 
 import bpy
 from bpy.types import Context, Menu, Panel, UILayout
 
 from . import pump
+from .core import prompts
+from .core.cost import estimate_key, format_usd
+from .core.fountain import Scene, Screenplay
+from .core.usage import LedgerError, Summary, UsageLedger
 from .operators import (
+    CHAT_KEY,
+    LEDGER_FILE,
     SCREENWRITER_OT_analyze_all_scenes,
     SCREENWRITER_OT_analyze_scene,
     SCREENWRITER_OT_cancel,
     SCREENWRITER_OT_regenerate,
+    conversation_name,
+    load_conversation,
     screenplay_of,
     source_text,
 )
-from .props import settings
+from .props import data_dir, preferences, settings
 
 if TYPE_CHECKING:
     from bpy.stub_internal.rna_enums import IconItems as Icon
@@ -61,6 +71,8 @@ class SCREENWRITER_PT_main(Panel):
         if text is None:
             layout.label(text="Open a screenplay in this editor", icon="INFO")
             return
+        if screenplay is not None and current is not None:
+            _draw_estimate(layout, context, screenplay, current, text.name)
         running = [j for j in pump.REGISTRY.jobs() if j.label == text.name]
         run = next((r for r in pump.RUNS if r.label == text.name), None)
         if run is not None:
@@ -112,6 +124,126 @@ class SCREENWRITER_PT_scenes(Panel):
             col.label(text=f"… {len(screenplay.scenes) - MAX_LISTED_SCENES} more")
 
 
+def _draw_estimate(layout: UILayout, context: Context, screenplay: Screenplay, scene: Scene, name: str) -> None:
+    """The next request's prompt tokens, the model's context window and its worst-case cost, counted
+    off the main thread; "Estimating…" until ready (a timer redraws the sidebar)."""
+    config = settings(context)
+    prefs = preferences(context)
+    title = screenplay.title or PurePath(name).stem
+    messages = prompts.scene_analysis_messages(screenplay, scene, title)
+    window = prefs.default_context_window if prefs else 8192
+    rates = prefs.custom_rates() if prefs else None
+    estimate = pump.ESTIMATOR.estimate(config.model.strip(), messages, config.max_tokens, window, rates)
+    col = layout.column(align=True)
+    col.scale_y = 0.8
+    if estimate is None:
+        key = estimate_key(config.model.strip(), messages, config.max_tokens, window, rates)
+        error = pump.ESTIMATOR.error(key)
+        col.label(text=f"Estimate unavailable: {error}" if error else "Estimating the next request…", icon="INFO")
+        if not error and not bpy.app.timers.is_registered(_redraw_sidebars):
+            bpy.app.timers.register(_redraw_sidebars, first_interval=0.5)
+        return
+    window_note = "" if estimate.window_known else " (default)"
+    col.label(text=f"Next: ≈{estimate.prompt_tokens:,} prompt tokens of {estimate.context_window:,}{window_note}")
+    worst = estimate.cost.usd
+    cost = "cost unknown" if worst is None else f"up to {format_usd(worst)} with {config.max_tokens:,} out"
+    col.label(text=f"Estimated {cost}", icon="BLANK1")
+
+
+def _redraw_sidebars() -> None:
+    """One-shot timer: redraw Text Editor sidebars once an estimate may be ready."""
+    wm = bpy.context.window_manager
+    for window in wm.windows if wm else ():
+        for area in window.screen.areas:
+            if area.type == "TEXT_EDITOR":
+                area.tag_redraw()
+
+
+class SCREENWRITER_PT_chat(Panel):
+    """A conversation about the active script: type, send, and see what the context holds."""
+
+    bl_space_type = "TEXT_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "Screenwriter"
+    bl_label = "Script Chat"
+    bl_parent_id = "SCREENWRITER_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: Context) -> None:
+        layout = _layout(self)
+        wm = context.window_manager
+        if wm is not None:
+            layout.prop(wm, "screenwriter_chat_message", text="")
+        row = layout.row(align=True)
+        row.operator("screenwriter.chat_send", icon="PLAY")
+        row.operator("screenwriter.chat_summarise", text="", icon="SORTSIZE")
+        row.operator("screenwriter.chat_clear", text="", icon="TRASH")
+        layout.prop(settings(context), "chat_include_scene")
+        text = source_text(context, "")
+        if text is None:
+            return
+        source = text
+        if text.get(CHAT_KEY):
+            source = bpy.data.texts.get(load_conversation(text).source) or text
+        conversation = load_conversation(bpy.data.texts.get(conversation_name(source.name)))
+        if conversation.turns:
+            col = layout.column(align=True)
+            col.scale_y = 0.8
+            col.label(text=f"{len(conversation.turns) // 2} exchanges in '{conversation_name(source.name)}'")
+            for line in _wrap(conversation.context, 40):
+                col.label(text=line)
+
+
+class SCREENWRITER_PT_usage(Panel):
+    """Tokens and cost so far, from the usage ledger."""
+
+    bl_space_type = "TEXT_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "Screenwriter"
+    bl_label = "Usage"
+    bl_parent_id = "SCREENWRITER_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: Context) -> None:
+        layout = _layout(self)
+        summary = _usage_summary()
+        if summary is None:
+            layout.label(text="No usage recorded yet")
+        else:
+            col = layout.column(align=True)
+            col.scale_y = 0.8
+            for label, totals in (("Today", summary.today), ("This week", summary.week), ("This month", summary.month)):
+                col.label(text=f"{label}: {totals.describe()}")
+            if summary.by_model:
+                col.separator()
+                col.label(text="This month by model:")
+                for model, totals in summary.by_model[:6]:
+                    col.label(text=f"  {model}: {totals.describe()}")
+            if summary.by_script:
+                col.label(text="This month by script:")
+                for script, totals in summary.by_script[:6]:
+                    col.label(text=f"  {script or '(none)'}: {totals.describe()}")
+        layout.operator("screenwriter.export_usage", icon="EXPORT")
+
+
+_usage_cache: list[Any] = [0.0, None]
+
+
+def _usage_summary() -> Summary | None:
+    """The ledger's summary, read at most every 2 s (panels redraw often; SQLite is quick but not free)."""
+    now = time.monotonic()
+    if now - _usage_cache[0] > 2.0:
+        path = data_dir() / LEDGER_FILE
+        summary = None
+        if path.exists():
+            try:
+                summary = UsageLedger(path).summary()
+            except LedgerError:
+                summary = None
+        _usage_cache[:] = [now, summary]
+    return cast("Summary | None", _usage_cache[1])
+
+
 def _layout(owner: Panel | Menu) -> UILayout:
     """``owner.layout``, which Blender always sets while drawing (the stubs allow None)."""
     return cast(UILayout, owner.layout)
@@ -148,7 +280,13 @@ def _menu_entry(self: Menu, context: Context) -> None:
     layout.menu(SCREENWRITER_MT_text.bl_idname)
 
 
-classes = (SCREENWRITER_PT_main, SCREENWRITER_PT_scenes, SCREENWRITER_MT_text)
+classes = (
+    SCREENWRITER_PT_main,
+    SCREENWRITER_PT_scenes,
+    SCREENWRITER_PT_chat,
+    SCREENWRITER_PT_usage,
+    SCREENWRITER_MT_text,
+)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 _MENUS = ("TEXT_MT_text", "TEXT_MT_context_menu")
 

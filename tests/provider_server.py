@@ -629,6 +629,8 @@ class Reply:
     - ``close_after`` k: after k chunks drop the connection without ending the chunked body.
     - ``malformed_after`` k: after k chunks send one line of broken JSON (``data: {"choices": [{``) in the
       route's framing, then carry on.
+    - ``no_usage``: on the OpenAI route, leave out the final usage chunk even when ``stream_options`` asks
+      for it (as some OpenAI-compatible servers do).
     - ``split_bytes``: send every chunk as two HTTP chunks, flushed apart, cut inside its first multi-byte
       UTF-8 character (or in the middle when it has none), so a decoder sees half a character.
     - ``error_after`` k: after k chunks send an in-band error (``event: error`` / an ``{"error": ...}`` line,
@@ -655,6 +657,7 @@ class Reply:
     error_after: int | None = None
     malformed_after: int | None = None
     split_bytes: bool = False
+    no_usage: bool = False
     error_body: str | None = None
 
     @classmethod
@@ -848,6 +851,8 @@ class _Handler(BaseHTTPRequestHandler):
             extra["Content-Type"] = "application/json"
             self._send_bytes(record, 200, _json(_whole_body(provider, answer)).encode(), extra)
             return
+        if reply.no_usage and isinstance(body, dict):
+            body = dict(body, stream_options=None)
         chunks = list(recording.chunks) if recording is not None else _stream_chunks(provider, answer, body)
         extra["Content-Type"] = recording.content_type if recording is not None else _STREAM_CONTENT_TYPES[provider]
         self._send_stream(record, provider, reply, chunks, extra)

@@ -29,6 +29,7 @@ Rules, and where they come from:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -399,6 +400,15 @@ class Estimator:
         frozen = tuple(dict(m) for m in messages)
         result = self.get(key, lambda: estimate_request(model, frozen, max_tokens, default_window, custom_rates))
         return result if isinstance(result, Estimate) else None
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds in all for running computations (at quit: a thread frozen
+        mid-import would deadlock Python's finalisation, see ``pump._on_exit``)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._running.values())
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def error(self, key: Hashable) -> str | None:
         """The error message of a failed computation for ``key``, or None."""

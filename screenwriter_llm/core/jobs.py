@@ -17,6 +17,7 @@ from typing import Any
 
 from . import errors
 from .budget import Limits
+from .context import ContextTooLarge
 from .cost import Cost, tokens_per_second
 from .llm import (
     Cancelled,
@@ -75,6 +76,13 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class ContextReport:
+    """What a chat request carries: tokens used of the window, turns sent, dropped or summarised."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Accounting:
     """How a job accounts for itself, on its worker thread.
 
@@ -115,7 +123,7 @@ class Deadlines:
         return min(self.first_token, self.stall)
 
 
-JobEvent = Event | Retrying | FallingBack | Priced | Notice
+JobEvent = Event | Retrying | FallingBack | Priced | Notice | ContextReport
 
 
 @dataclass
@@ -149,11 +157,11 @@ class Job:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     deadlines: Deadlines = field(default_factory=Deadlines)
     accounting: Accounting = field(default_factory=lambda: Accounting())
+    prepare: Callable[[LLMRequest], tuple[LLMRequest, str]] | None = field(default=None, repr=False)
+    on_outcome: Callable[[Job], None] | None = field(default=None, repr=False)
     stream_fn: StreamFn = stream_completion
     id: int = field(default_factory=lambda: next(_ids))
-    events: queue.Queue[Event | Retrying | FallingBack | Priced | Notice] = field(
-        default_factory=queue.Queue, repr=False
-    )
+    events: queue.Queue[JobEvent] = field(default_factory=queue.Queue, repr=False)
     started_at: float | None = None
     first_token_at: float | None = None
     ended_at: float | None = None
@@ -170,6 +178,8 @@ class Job:
     retries_made: int = 0
     cost: Cost | None = None
     notices: list[str] = field(default_factory=list)
+    context_report: str = ""
+    received: list[str] = field(default_factory=list, repr=False)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _cancel_reason: str = ""
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -231,9 +241,6 @@ class Job:
         cached = self._from_cache()
         if cached is not None:
             return cached
-        refusal = self._budget_refusal(self.request)
-        if refusal is not None:
-            return refusal
         return self._run_models()
 
     def _run_models(self) -> Outcome | None:
@@ -241,10 +248,15 @@ class Job:
         answer, the first failure after text was shown, cancellation or an expired deadline."""
         candidates = (self.request, *self.fallbacks)
         for index, request in enumerate(candidates):
-            if index:
-                refusal = self._budget_refusal(request)
-                if refusal is not None:
-                    return refusal
+            if self.prepare is not None:
+                try:
+                    request, report = self.prepare(request)
+                except ContextTooLarge as too_large:
+                    return Failed(str(too_large), "context_window")
+                self.events.put(ContextReport(report))
+            refusal = self._budget_refusal(request)
+            if refusal is not None:
+                return refusal
             exc = self._run_with_retries(request)
             if self._cancel.is_set():
                 return None
@@ -317,7 +329,7 @@ class Job:
         answer = "".join(self._answer_parts)
         try:
             if self._cost is None:
-                usage = self._usage_seen
+                usage = self._usage_seen if self._usage_seen and not self._usage_seen.estimated else None
                 self._cost = costs.cost_of_answer(
                     request.model,
                     request.messages,
@@ -535,6 +547,8 @@ class Job:
                 self.cost = event.cost
             elif isinstance(event, Notice):
                 self.notices.append(event.text)
+            elif isinstance(event, ContextReport):
+                self.context_report = event.text
             elif isinstance(event, FallingBack):
                 self.fallback = event
                 self.retry = self.retry_until = None
@@ -545,6 +559,8 @@ class Job:
                 self.ended_at = time.monotonic()
                 break
         batch.text = "".join(pieces)
+        if batch.text:
+            self.received.append(batch.text)
         self.deltas_received += batch.deltas
         self.chars_received += len(batch.text)
         return batch

@@ -104,10 +104,13 @@ class Thinking:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token usage reported by the provider (LiteLLM's ``usage``): prompt and completion tokens."""
+    """Token usage (LiteLLM's ``usage``): prompt and completion tokens. ``estimated`` is True when the
+    provider reported none and LiteLLM counted the tokens itself (it fills in ``usage`` at the end of
+    a stream that asked for it either way)."""
 
     prompt_tokens: int
     completion_tokens: int
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -199,14 +202,15 @@ def stream_completion(
         content = getattr(message, "content", None) or ""
         if content:
             yield TextDelta(content)
-        usage = _usage_from(response)
-        if usage:
-            yield usage
+        whole_usage = _usage_from(response)
+        if whole_usage:
+            yield whole_usage
         yield Finished(getattr(choice, "finish_reason", None), str(getattr(response, "model", request.model)))
         return
 
     on_response(response)
     finish_reason: str | None = None
+    usage: Usage | None = None
     model = request.model
     for chunk in response:
         if cancelled.is_set():
@@ -222,9 +226,11 @@ def stream_completion(
                 yield TextDelta(content)
             if getattr(choice, "finish_reason", None):
                 finish_reason = choice.finish_reason
-        usage = _usage_from(chunk)
-        if usage:
-            yield usage
+        usage = _usage_from(chunk) or usage
         model = str(getattr(chunk, "model", None) or model)
+    if usage is not None and not cancelled.is_set():
+        # Provider usage shows in the wrapper's raw chunks; LiteLLM's own estimate does not.
+        reported = any(getattr(c, "usage", None) for c in getattr(response, "chunks", None) or ())
+        yield Usage(usage.prompt_tokens, usage.completion_tokens, estimated=not reported)
     if not cancelled.is_set():
         yield Finished(finish_reason, model)
