@@ -84,6 +84,15 @@ def source_text(context: Context, name: str) -> bpy.types.Text | None:
     return None
 
 
+def screenplay_property() -> object:
+    """The ``text`` operator property every command that works on a screenplay takes."""
+    return StringProperty(
+        name="Screenplay",
+        description="Name of the Text holding the screenplay (empty: the Text in the active editor)",
+        options={"SKIP_SAVE"},
+    )
+
+
 class PrepareError(Exception):
     """A request cannot start; the message says why and what to do."""
 
@@ -398,11 +407,7 @@ class SCREENWRITER_OT_analyze_scene(_StreamingOperator):
     bl_label = "Analyze Scene"
     bl_options = {"REGISTER"}
 
-    text: StringProperty(  # type: ignore[valid-type]
-        name="Screenplay",
-        description="Name of the Text holding the screenplay (empty: the Text in the active editor)",
-        options={"SKIP_SAVE"},
-    )
+    text: screenplay_property()  # type: ignore[valid-type]
     scene: IntProperty(  # type: ignore[valid-type]
         name="Scene",
         description="Scene number, counted from 1 (0: the scene under the cursor)",
@@ -500,11 +505,7 @@ class SCREENWRITER_OT_analyze_all_scenes(Operator):
     bl_label = "Analyze All Scenes"
     bl_options = {"REGISTER"}
 
-    text: StringProperty(  # type: ignore[valid-type]
-        name="Screenplay",
-        description="Name of the Text holding the screenplay (empty: the Text in the active editor)",
-        options={"SKIP_SAVE"},
-    )
+    text: screenplay_property()  # type: ignore[valid-type]
     concurrency: IntProperty(  # type: ignore[valid-type]
         name="Concurrency", description="Scenes analysed at the same time", default=4, min=1, max=16
     )
@@ -668,11 +669,7 @@ class SCREENWRITER_OT_chat_send(_StreamingOperator):
     bl_label = "Send"
     bl_options = {"REGISTER"}
 
-    text: StringProperty(  # type: ignore[valid-type]
-        name="Screenplay",
-        description="Name of the Text holding the screenplay (empty: the Text in the active editor)",
-        options={"SKIP_SAVE"},
-    )
+    text: screenplay_property()  # type: ignore[valid-type]
     message: StringProperty(  # type: ignore[valid-type]
         name="Message", description="What to ask (empty: the message typed in the sidebar)", options={"SKIP_SAVE"}
     )

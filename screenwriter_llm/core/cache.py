@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .db import immediate_transaction
+
 SCHEMA_VERSION = 1
 _SCHEMA = (
     """CREATE TABLE answers (
@@ -133,13 +135,8 @@ class ResponseCache:
             with closing(self._open()) as conn:
                 if create:
                     conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate_transaction(conn):
                     yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise CacheError(f"The response cache at {self.path} cannot be used: {exc}") from exc
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .cost import Cost, format_usd
+from .db import immediate_transaction
 
 #: The schema this code writes. Migrations only ever add tables/columns, so an older add-on can still
 #: write into a ledger a newer one has migrated (it simply leaves the new columns at their defaults).
@@ -352,13 +353,8 @@ class UsageLedger:
             raise LedgerError(f"The usage history at {self.path} cannot be opened: {exc}") from exc
         with closing(conn):
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate_transaction(conn):
                     yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise LedgerError(f"The usage history at {self.path} cannot be written: {exc}") from exc
 
