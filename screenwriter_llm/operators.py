@@ -14,7 +14,8 @@ from bpy.types import Context, Event, Operator
 from bpy_extras.io_utils import ExportHelper
 
 from . import pump
-from .core import chat, errors, fountain, keys, netgate, prompts
+from .core import budget, chat, errors, fountain, keys, netgate, prompts
+from .core.cost import estimate_key
 from .core.coverage import CoverageRun
 from .core.jobs import Accounting, Deadlines, Job
 from .core.llm import Failed, Finished, LLMRequest
@@ -432,7 +433,48 @@ class SCREENWRITER_OT_analyze_scene(_StreamingOperator):
             return False
         return True
 
-    def make_job(self, context: Context) -> tuple[Job, list[str]]:
+    confirmed: BoolProperty(options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
+
+    def invoke(self, context: Context, event: Event) -> set[Result]:
+        if not bpy.app.background and not self.confirmed:
+            question = self._confirmation(context)
+            if question:
+                self.confirmed = True  # execute() runs next if the writer confirms
+                try:  # Blender 4.1+: a titled dialog with the question
+                    return context.window_manager.invoke_confirm(  # type: ignore[union-attr]
+                        self, event, title="Expensive Request", message=question, icon="WARNING"
+                    )
+                except TypeError:
+                    self.report({"WARNING"}, question)
+                    return context.window_manager.invoke_confirm(self, event)  # type: ignore[union-attr]
+        return super().invoke(context, event)
+
+    def _confirmation(self, context: Context) -> str:
+        """The question to ask when this one request could cost more than the preference *Confirm Over*,
+        from the estimate counted off the main thread ("" when under it, off, or not counted yet: the
+        worker still enforces the budgets)."""
+        prefs = preferences(context)
+        if prefs is None or not prefs.confirm_over_usd:
+            return ""
+        try:
+            _source, _screenplay, _scene, messages = self._scene_request(context)
+        except PrepareError:
+            return ""
+        config = settings(context)
+        args = (config.model.strip(), messages, config.max_tokens, prefs.default_context_window, prefs.custom_rates())
+        estimate = pump.ESTIMATOR.estimate(*args)
+        if estimate is None and pump.ESTIMATOR.wait(estimate_key(*args), 0.3):  # brief; never a freeze
+            estimate = pump.ESTIMATOR.estimate(*args)
+        if estimate is None:
+            return ""
+        ledger = UsageLedger(data_dir() / LEDGER_FILE)
+        decision = budget.check(ledger, prefs.limits(), estimate.cost)
+        return decision.confirmation if decision.needs_confirmation else ""
+
+    def _scene_request(
+        self, context: Context
+    ) -> tuple[bpy.types.Text, fountain.Screenplay, fountain.Scene, tuple[dict[str, str], ...]]:
+        """The screenplay, the chosen scene and the messages of its analysis. Raises PrepareError."""
         source = source_text(context, self.text)
         if source is None:
             raise PrepareError(
@@ -453,7 +495,10 @@ class SCREENWRITER_OT_analyze_scene(_StreamingOperator):
         else:
             scene = screenplay.scene_at_line(source.current_line_index) or screenplay.scenes[0]
         title = screenplay.title or PurePath(source.name).stem
-        messages = prompts.scene_analysis_messages(screenplay, scene, title)
+        return source, screenplay, scene, prompts.scene_analysis_messages(screenplay, scene, title)
+
+    def make_job(self, context: Context) -> tuple[Job, list[str]]:
+        source, screenplay, scene, messages = self._scene_request(context)
         output_name = self.output or default_output_name(source.name, scene.number)
         job, warnings = build_job(
             context, Snapshot.from_scene(context), messages, source, output_name, self.mock_response
