@@ -83,7 +83,7 @@ class SCREENWRITER_PT_main(Panel):
             status = running[0].status_line() if running else pump.STATUS.get(text.name, "Ready")
         box = layout.box()
         icon: Icon = "ERROR" if status.startswith("Error") else ("SORTTIME" if running else "CHECKMARK")
-        for i, line in enumerate(_wrap(status, max(20, int(context.region.width / 7.5)) if context.region else 40)):
+        for i, line in enumerate(_wrap(status, _chars_per_line(context))):
             box.label(text=line, icon=icon if i == 0 else "BLANK1")
 
 
@@ -144,10 +144,15 @@ def _draw_estimate(layout: UILayout, context: Context, screenplay: Screenplay, s
             bpy.app.timers.register(_redraw_sidebars, first_interval=0.5)
         return
     window_note = "" if estimate.window_known else " (default)"
-    col.label(text=f"Next: ≈{estimate.prompt_tokens:,} prompt tokens of {estimate.context_window:,}{window_note}")
     worst = estimate.cost.usd
     cost = "cost unknown" if worst is None else f"up to {format_usd(worst)} with {config.max_tokens:,} out"
-    col.label(text=f"Estimated {cost}", icon="BLANK1")
+    lines = [
+        f"Next: ≈{estimate.prompt_tokens:,} prompt tokens of {estimate.context_window:,}{window_note}",
+        f"Estimated {cost}",
+    ]
+    for line in lines:
+        for part in _wrap(line, _chars_per_line(context)):
+            col.label(text=part)
 
 
 def _redraw_sidebars() -> None:
@@ -247,6 +252,14 @@ def _usage_summary() -> Summary | None:
 def _layout(owner: Panel | Menu) -> UILayout:
     """``owner.layout``, which Blender always sets while drawing (the stubs allow None)."""
     return cast(UILayout, owner.layout)
+
+
+def _chars_per_line(context: Context) -> int:
+    """About how many characters fit on a sidebar label beside an icon (Blender's UI font at 1x scale
+    is ~8 px per character; the icon and margins take ~40 px)."""
+    region = context.region
+    scale = context.preferences.system.ui_scale if context.preferences else 1.0
+    return max(20, int((region.width - 40 * scale) / (8 * scale))) if region else 40
 
 
 def _wrap(text: str, width: int) -> list[str]:
