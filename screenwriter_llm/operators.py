@@ -246,7 +246,7 @@ def build_job(
         )
     deadlines = Deadlines()
     policy = RetryPolicy()
-    accounting = Accounting(operator=operator, script=source.name if source else "", price=True)
+    accounting = Accounting(operator=operator, script=source.name if source else "", price=not mock_response)
     if prefs is not None:
         deadlines = Deadlines(prefs.first_token_timeout, prefs.stall_timeout, prefs.total_timeout)
         policy = RetryPolicy(max_retries=prefs.max_retries)
@@ -259,7 +259,7 @@ def build_job(
             limits=prefs.limits(),
             custom_rates=prefs.custom_rates(),
             default_window=prefs.default_context_window,
-            price=True,
+            price=not mock_response,
         )
     if not output_name:  # a request with no output Text (Test Connection)
         job = Job(request=requests[0], label=CONNECTION_TEST, policy=RetryPolicy(max_retries=0), deadlines=deadlines)
