@@ -1,0 +1,1425 @@
+"""Measured speed of Screenwriter LLM: every figure side by side with its baseline, in one run.
+
+Run it with the project's environment (real ``bpy`` 5.0.1, real LiteLLM)::
+
+    .venv/bin/python scripts/bench.py              # everything, 4-4.5 minutes on 2 cores
+    .venv/bin/python scripts/bench.py --no-window  # skip the Blender-window figures (scripts/bench_window.py)
+    .venv/bin/python scripts/bench.py --quick      # development: no 100k-token run, fewer repeats
+
+It prints a table (figure, measured value with its spread, the baseline measured in the same run, the
+target, PASS/MISS) and writes ``bench/results.json``. What each figure means: ``docs/PERFORMANCE.md``.
+
+How it measures:
+
+- The provider is ``tests/provider_server.py`` (real OpenAI SSE on loopback, synthetic tokens at a set
+  rate), run out of process by this script's ``--serve`` mode, which also stamps the moment each SSE
+  chunk is handed to the socket (``time.monotonic()``, one clock for every process on Linux).
+- The add-on runs as users run it: enabled with ``addon_utils``, jobs built by ``operators.build_job``
+  from the sidebar settings and started by ``pump.start``. Timers never fire in ``bpy`` as a module, so
+  a loop calls ``pump._tick`` (the timer's own function) every ``pump.INTERVAL`` seconds, start to start,
+  exactly as ``bpy.app.timers`` would.
+- Enable cost and the cold first request run in a fresh subprocess (``--fresh``) so LiteLLM is not
+  already imported.
+
+The add-on itself is never modified. Two pieces of instrumentation are attached from outside: each
+job's event queue is swapped for a subclass that stamps when the worker queued every text delta, and
+the sink replay at the end calls ``pump.append_to_text`` directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import gc
+import importlib.abc
+import json
+import math
+import os
+import platform
+import queue
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SCREENWRITER_SHARED") or REPO.parent / "shared")
+SCREENPLAY = SHARED / "screenplays" / "Brick-and-Steel.fountain"
+RESULTS = REPO / "bench" / "results.json"
+ADDON = "screenwriter_llm"
+MODEL = "openai/gpt-4o-mini"
+#: Scene of the screenplay whose analysis prompt every request carries (as the window tier does).
+SCENE = 3
+#: Per-request JSON route added by ``--serve``: the server's record of one request plus chunk send times.
+CHUNKS_ROUTE = "/__bench_chunks__"
+#: Tokens per line of the synthetic answers (as tests/gui/test_window.py), so Texts have many lines.
+TOKENS_PER_LINE = 10
+MB = 1024 * 1024
+
+# Targets (issue 6). Milliseconds unless named otherwise.
+ENABLE_MS = 20.0
+TICK_MEDIAN_MS = 0.2
+TICK_P99_MS = 1.0
+MIN_ARRIVAL_TPS = 500.0
+LATENCY_MARGIN_MS = 5.0
+GROWTH_MAX = 11.0
+TTFT_OVERHEAD_MS = 5.0
+MEMORY_MB = 20.0
+CANCEL_CLOSE_MS = 100.0
+CANCEL_JOIN_MS = 200.0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Small statistics
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values`` with linear interpolation (numpy's default); nan if empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    k = (len(ordered) - 1) * q / 100.0
+    low = math.floor(k)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def summary(values: Sequence[float], digits: int = 3) -> dict[str, Any]:
+    """Median, quartiles, p95, p99, min, max and count of ``values`` (rounded to ``digits``)."""
+    if not values:
+        return {"n": 0}
+    keys = {"median": 50, "p25": 25, "p75": 75, "p95": 95, "p99": 99}
+    out: dict[str, Any] = {k: round(percentile(values, q), digits) for k, q in keys.items()}
+    out.update(min=round(min(values), digits), max=round(max(values), digits), n=len(values))
+    return out
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process now, from ``/proc/self/statm`` (Linux)."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def answer_text(tokens: int) -> str:
+    """The synthetic answer: ``tok0 tok1 ...`` in lines of :data:`TOKENS_PER_LINE` tokens."""
+    return "\n".join(
+        " ".join(f"tok{i}" for i in range(line, min(line + TOKENS_PER_LINE, tokens)))
+        for line in range(0, tokens, TOKENS_PER_LINE)
+    )
+
+
+def piece_ends(text: str) -> list[int]:
+    """Cumulative character offsets at which each streamed piece of ``text`` ends (the server's split)."""
+    sys.path.insert(0, str(REPO))
+    from tests.provider_server import synthetic_pieces
+
+    ends, total = [], 0
+    for piece in synthetic_pieces(text=text):
+        total += len(piece)
+        ends.append(total)
+    return ends
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The provider server, out of process, with chunk send times
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def serve(ready: Path) -> int:
+    """``--serve``: run tests/provider_server.py's ProviderServer until SIGTERM, stamping every SSE chunk.
+
+    Adds ``GET /__bench_chunks__?index=i``: request ``i`` (Python index into the records, -1 = last) as
+    JSON, without its body, plus ``sent``: ``time.monotonic()`` after each chunk was written.
+    """
+    sys.path.insert(0, str(REPO))
+    from tests import provider_server as ps
+
+    write_chunk = ps._Handler._write_chunk
+    dispatch = ps._Handler._dispatch
+    wait = ps._Handler._wait
+
+    def scheduled_wait(self: Any, seconds: float | None, record: Any) -> None:
+        # tests/provider_server.py sleeps the pacing interval after each write, so every chunk's own cost
+        # (0.2-0.4 ms here) is added and 5,000 tok/s comes out near 2,500. Sleep until the chunk's slot on
+        # a fixed schedule instead (the bench uses no other delays), as a provider generating at that rate.
+        if seconds is None or seconds <= 0:
+            wait(self, seconds, record)
+            return
+        now = time.monotonic()
+        due = record.__dict__.get("bench_due", now) + seconds
+        record.__dict__["bench_due"] = due
+        wait(self, due - now, record)
+
+    def stamped_write_chunk(self: Any, record: Any, data: bytes) -> None:
+        write_chunk(self, record, data)
+        record.__dict__.setdefault("bench_sent", []).append(time.monotonic())
+
+    def bench_dispatch(self: Any) -> None:
+        if not self.path.startswith(CHUNKS_ROUTE):
+            dispatch(self)
+            return
+        index = int(self.path.partition("index=")[2] or -1)
+        records = self.server.owner.requests()
+        if not records:
+            self._send_json(404, {"error": "no requests yet"})
+            return
+        record = records[index]
+        data = {k: v for k, v in record.to_json().items() if k not in ("body", "headers")}
+        data["sent"] = list(record.__dict__.get("bench_sent", []))
+        self._send_json(200, data)
+
+    ps._Handler._write_chunk = stamped_write_chunk
+    ps._Handler._wait = scheduled_wait
+    ps._Handler._dispatch = bench_dispatch
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with ps.ProviderServer({"openai": ps.synthetic(tokens=20)}) as server:
+        tmp = ready.with_name(ready.name + ".tmp")
+        tmp.write_text(json.dumps({"base_url": server.base_url, "pid": os.getpid()}))
+        os.replace(tmp, ready)
+        while not stop.wait(0.2):
+            pass
+    return 0
+
+
+class Server:
+    """Client side of ``--serve``: start/stop the process, queue replies, read request records."""
+
+    def __init__(self, workdir: Path) -> None:
+        ready = workdir / "server-ready.json"
+        ready.unlink(missing_ok=True)
+        self.log = (workdir / "server.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve", str(ready)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the provider server did not start; see {workdir / 'server.log'}")
+            time.sleep(0.02)
+        self.base_url: str = json.loads(ready.read_text())["base_url"]
+
+    @property
+    def api_base(self) -> str:
+        """The OpenAI-compatible base URL (``.../v1``)."""
+        return self.base_url + "/v1"
+
+    def _call(self, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data, method="POST" if data else "GET")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def enqueue(self, **reply: Any) -> None:
+        """Answer the next OpenAI request with a Reply (tests/provider_server.py field names)."""
+        self._call("/__enqueue__", {"provider": "openai", "replies": [reply]})
+
+    def record(self, index: int = -1) -> dict[str, Any]:
+        """Request ``index`` (-1: the last) as the server saw it, with ``sent`` chunk times."""
+        return self._call(f"{CHUNKS_ROUTE}?index={index}")
+
+    def closed_record(self, timeout: float = 1.0) -> dict[str, Any]:
+        """The last request's record once the server has seen the client close it (or after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.record()
+            if record.get("client_closed_at") or record.get("completed_at") or time.monotonic() > deadline:
+                return record
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        """Stop the server process (SIGTERM, then SIGKILL)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.log.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Blender as a module: the add-on, jobs, and the two sinks (the add-on's pump and the naive baseline)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class StampedQueue(queue.Queue):  # type: ignore[type-arg]
+    """The job's event queue, unchanged except that it notes ``time.monotonic()`` whenever a text delta is
+    queued (in the worker thread, under the queue's own lock)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delta_stamps: list[float] = []
+        from screenwriter_llm.core.llm import TextDelta
+
+        self._delta_type = TextDelta
+
+    def _put(self, item: Any) -> None:
+        if isinstance(item, self._delta_type):
+            self.delta_stamps.append(time.monotonic())
+        super()._put(item)
+
+
+@dataclass
+class Tick:
+    """One main-thread call of a sink: start (perf_counter s), duration (s), end (monotonic s), the
+    characters of answer text in the Text after it, and how many deltas it drained."""
+
+    start: float
+    duration: float
+    end_mono: float
+    chars: int
+    deltas: int
+
+
+@dataclass
+class Run:
+    """One streamed answer through a sink, driven like ``bpy.app.timers`` at ``pump.INTERVAL``."""
+
+    sink: str
+    tokens: int
+    ticks: list[Tick] = field(default_factory=list)
+    started_mono: float = 0.0
+    complete: bool = False
+    outcome: str = ""
+    record: dict[str, Any] = field(default_factory=dict)
+    delta_stamps: list[float] = field(default_factory=list)
+    rss_before: int = 0
+    rss_peak: int = 0
+    rss_after: int = 0
+
+    @property
+    def busy(self) -> list[Tick]:
+        """Ticks that moved text into the Text."""
+        return [t for t in self.ticks if t.deltas]
+
+    @property
+    def main_thread_s(self) -> float:
+        """Main-thread seconds spent in the sink over the whole answer (every tick)."""
+        return sum(t.duration for t in self.ticks)
+
+    @property
+    def done_mono(self) -> float:
+        """When the last tick that added text ended."""
+        busy = self.busy
+        return busy[-1].end_mono if busy else math.nan
+
+
+class Blender:
+    """``bpy`` with the add-on enabled from this checkout, configured for the loopback server."""
+
+    def __init__(self, api_base: str) -> None:
+        os.environ["OPENAI_API_KEY"] = "sk-bench-0000000000000000"  # loopback only; never a real key
+        sys.path.insert(0, str(REPO))
+        import bpy
+
+        self.bpy = bpy
+        import addon_utils  # importable once bpy is
+
+        bpy.ops.wm.read_homefile(use_empty=True)
+        if addon_utils.enable(ADDON, default_set=True, handle_error=None) is None:
+            raise RuntimeError("the add-on failed to enable")
+        from screenwriter_llm import operators, pump
+        from screenwriter_llm.core import fountain, llm, prompts
+
+        self.operators, self.pump, self.llm = operators, pump, llm
+        settings = bpy.context.scene.screenwriter
+        settings.model = MODEL
+        settings.stream = True
+        settings.temperature = 0.3
+        settings.max_tokens = 200_000
+        bpy.context.preferences.addons[ADDON].preferences.api_base = api_base
+        raw = SCREENPLAY.read_text(encoding="utf-8").removeprefix("\ufeff").replace("\r\n", "\n")
+        self.source = bpy.data.texts.new(SCREENPLAY.name)
+        self.source.from_string(raw)
+        screenplay = fountain.parse(raw)
+        self.messages = prompts.scene_analysis_messages(screenplay, screenplay.scenes[SCENE - 1], "Brick & Steel")
+        self._names = 0
+
+    def new_job(self, stamped: bool = True) -> Any:
+        """A job built as the Analyze Scene operator builds it, into a fresh output Text (not started)."""
+        self._names += 1
+        snapshot = self.operators.Snapshot.from_scene(self.bpy.context)
+        job, _ = self.operators.build_job(
+            self.bpy.context, snapshot, self.messages, self.source, f"Bench {self._names}"
+        )
+        if stamped:
+            job.events = StampedQueue()
+        return job
+
+    def text(self, job: Any) -> Any:
+        """The job's output Text."""
+        return self.bpy.data.texts[job.target]
+
+    def forget(self, job: Any) -> None:
+        """Remove the job's output Text (keeps the file small between runs)."""
+        text = self.bpy.data.texts.get(job.target)
+        if text is not None:
+            self.bpy.data.texts.remove(text)
+
+    def run_headless(self, job: Any, timeout: float = 60.0) -> None:
+        """Drive a started job to its end as background mode does (``pump.run_until_done``), bounded."""
+        deadline = time.monotonic() + timeout
+        while job.outcome is None:
+            if time.monotonic() > deadline:
+                job.cancel("bench timeout")
+            job.wait_for_event(0.05)
+            self.pump.pump_job(job)
+
+
+class NaiveSink:
+    """The baseline seen in other add-ons: a timer that takes the worker's events one by one and writes
+    each token with its own ``Text.write`` on the main thread."""
+
+    def __init__(self, job: Any, text: Any) -> None:
+        from screenwriter_llm.core.llm import Cancelled, Failed, Finished, TextDelta
+
+        self.job, self.text = job, text
+        self.delta, self.ends = TextDelta, (Finished, Failed, Cancelled)
+        self.outcome: Any = None
+        self.chars = 0
+        self.deltas = 0
+
+    def tick(self) -> None:
+        """Drain every queued event; write each text delta on its own."""
+        events = self.job.events
+        while True:
+            try:
+                event = events.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(event, self.delta):
+                self.text.write(event.text)
+                self.chars += len(event.text)
+                self.deltas += 1
+            elif isinstance(event, self.ends):
+                self.outcome = event
+                return
+
+
+def drive_timer(
+    tick: Callable[[], Any],
+    done: Callable[[], bool],
+    progress: Callable[[], tuple[int, int]],
+    interval: float,
+    timeout: float,
+    on_tick: Callable[[], None] | None = None,
+) -> list[Tick]:
+    """Call ``tick`` every ``interval`` s, start to start, as ``bpy.app.timers`` does (a late call is not
+    repeated to catch up), until ``done()``. ``progress()`` returns (chars, deltas) so far. Each call is
+    timed; ``on_tick`` runs after the timing (for RSS samples)."""
+    ticks: list[Tick] = []
+    next_at = time.perf_counter() + interval
+    deadline = time.monotonic() + timeout
+    _, deltas = progress()
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the answer did not complete within {timeout:.0f} s")
+        delay = next_at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        start = time.perf_counter()
+        tick()
+        end = time.perf_counter()
+        end_mono = time.monotonic()
+        now_chars, now_deltas = progress()
+        ticks.append(Tick(start, end - start, end_mono, now_chars, now_deltas - deltas))
+        deltas = now_deltas
+        if on_tick is not None:
+            on_tick()
+        next_at = max(start + interval, end)
+    return ticks
+
+
+def stream_run(
+    blender: Blender, server: Server, sink: str, tokens: int, rate: float | None, measure_rss: bool = False
+) -> Run:
+    """Stream a ``tokens``-token answer sent at ``rate`` tokens/s through ``sink`` ('addon' or 'naive')."""
+    pump = blender.pump
+    text_expected = answer_text(tokens)
+    server.enqueue(text=text_expected, tokens_per_second=rate)
+    gc.collect()
+    run = Run(sink, tokens)
+    job = blender.new_job()
+    text = blender.text(job)
+    if measure_rss:
+        run.rss_before = run.rss_peak = rss_bytes()
+
+    def sample_rss() -> None:
+        run.rss_peak = max(run.rss_peak, rss_bytes())
+
+    timeout = 30 + tokens / 400
+    run.started_mono = time.monotonic()
+    if sink == "addon":
+        pump.start(job)
+        run.ticks = drive_timer(
+            pump._tick,
+            lambda: job.outcome is not None,
+            lambda: (job.chars_received, job.deltas_received),
+            pump.INTERVAL,
+            timeout,
+            sample_rss if measure_rss else None,
+        )
+        run.outcome = type(job.outcome).__name__
+    else:
+        naive = NaiveSink(job, text)
+        job.start()
+        run.ticks = drive_timer(
+            naive.tick,
+            lambda: naive.outcome is not None,
+            lambda: (naive.chars, naive.deltas),
+            pump.INTERVAL,
+            timeout,
+            sample_rss if measure_rss else None,
+        )
+        run.outcome = type(naive.outcome).__name__
+    job.join(5.0)
+    run.complete = text.as_string() == text_expected
+    run.delta_stamps = list(job.events.delta_stamps)
+    run.record = server.record()
+    blender.forget(job)
+    if measure_rss:
+        gc.collect()
+        run.rss_after = rss_bytes()
+    return run
+
+
+def latencies(run: Run) -> dict[str, list[float]]:
+    """Per token, in ms: server sent → in the Text (``display``), server sent → queued by the worker
+    (``queued``: LiteLLM's parse and the hand-over), queued → in the Text (``pump``)."""
+    ends = piece_ends(answer_text(run.tokens))
+    sent = run.record["sent"][1 : 1 + len(ends)]  # chunk 0 is the role chunk; then one chunk per piece
+    shown: list[float] = [math.nan] * len(ends)
+    done = 0
+    for tick in run.ticks:
+        upto = bisect.bisect_right(ends, tick.chars)
+        for i in range(done, upto):
+            shown[i] = tick.end_mono
+        done = max(done, upto)
+    out: dict[str, list[float]] = {"display": [], "queued": [], "pump": []}
+    stamps = run.delta_stamps if len(run.delta_stamps) == len(ends) else []
+    for i, sent_at in enumerate(sent):
+        if math.isnan(shown[i]):
+            continue
+        out["display"].append((shown[i] - sent_at) * 1000.0)
+        if stamps:
+            out["queued"].append((stamps[i] - sent_at) * 1000.0)
+            out["pump"].append((shown[i] - stamps[i]) * 1000.0)
+    return out
+
+
+def rate_between(times: Sequence[float], count: int) -> float:
+    """Items per second between the first and last of ``times``."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return math.nan
+    return (count - 1) / (times[-1] - times[0])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Raw httpx: the transport baseline
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class RawClient:
+    """A plain ``httpx`` SSE client for the same server and request: what the wire alone costs."""
+
+    def __init__(self, api_base: str, messages: Sequence[dict[str, str]]) -> None:
+        import httpx
+
+        self.client = httpx.Client(timeout=30)
+        self.url = api_base + "/chat/completions"
+        self.body = {
+            "model": MODEL.split("/", 1)[1],
+            "messages": list(messages),
+            "temperature": 0.3,
+            "max_tokens": 200_000,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        self.headers = {"Authorization": "Bearer sk-bench-0000000000000000"}
+        self.closed_at = math.nan
+
+    def stream(self, stop_after_first: float | None = None) -> tuple[float, float, int]:
+        """Send the request; return (seconds to the first content delta, seconds to the end, deltas).
+        With ``stop_after_first``: close the response that many seconds after the first delta instead,
+        noting ``time.monotonic()`` just before the close in :attr:`closed_at`."""
+        started = time.perf_counter()
+        first = math.nan
+        deltas = 0
+        self.closed_at = math.nan
+        with self.client.stream("POST", self.url, json=self.body, headers=self.headers) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data: {"):
+                    continue
+                chunk = json.loads(line[6:])
+                choices = chunk.get("choices") or []
+                if choices and (choices[0].get("delta") or {}).get("content"):
+                    deltas += 1
+                    if deltas == 1:
+                        first = time.perf_counter() - started
+                if stop_after_first is not None and deltas and time.perf_counter() - started > first + stop_after_first:
+                    self.closed_at = time.monotonic()
+                    response.close()
+                    break
+        return first, time.perf_counter() - started, deltas
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# --fresh: enable cost and the cold first request, in a process where nothing is imported yet
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class _ImportSpy(importlib.abc.MetaPathFinder):
+    """Notes which thread starts importing ``litellm``, and when; finds nothing itself."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, float]] = []
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname == "litellm" and not self.seen:
+            self.seen.append((threading.current_thread().name, time.monotonic()))
+        return None
+
+
+def _litellm_loaded() -> bool:
+    return any(name == "litellm" or name.startswith("litellm.") for name in sys.modules)
+
+
+def _main_loop(seconds: float | None, tick: Callable[[], Any] | None, done: Callable[[], bool]) -> dict[str, Any]:
+    """Imitate Blender's idle main loop on this thread: sleep 5 ms per iteration (``wm_window_process_events``)
+    and call ``tick`` every ``pump.INTERVAL``. Returns the loop's gaps and each ``tick`` duration (ms)."""
+    from screenwriter_llm import pump
+
+    gaps: list[float] = []
+    calls: list[float] = []
+    last = time.perf_counter()
+    next_tick = last + pump.INTERVAL
+    end = None if seconds is None else last + seconds
+    while not done() and (end is None or time.perf_counter() < end):
+        time.sleep(0.005)
+        now = time.perf_counter()
+        gaps.append((now - last) * 1000.0)
+        if tick is not None and now >= next_tick:
+            tick()
+            after = time.perf_counter()
+            calls.append((after - now) * 1000.0)
+            next_tick = now + pump.INTERVAL
+            now = after
+        last = now
+    return {"gaps": gaps, "calls": calls}
+
+
+def fresh(out: Path, api_base: str) -> int:
+    """``--fresh``: 20 enable/disable cycles (LiteLLM must stay unimported), then the cold first request,
+    driven by an imitation of Blender's main loop. Writes JSON to ``out``."""
+    spy = _ImportSpy()
+    sys.meta_path.insert(0, spy)
+    os.environ["OPENAI_API_KEY"] = "sk-bench-0000000000000000"
+    started = time.perf_counter()
+    import bpy
+
+    result: dict[str, Any] = {"import_bpy_s": round(time.perf_counter() - started, 3)}
+    import addon_utils  # importable once bpy is
+
+    sys.path.insert(0, str(REPO))
+    bpy.ops.wm.read_homefile(use_empty=True)
+    before = set(sys.modules)
+    enable_ms, disable_ms = [], []
+    imported_during_cycles = False
+    for _ in range(20):
+        t0 = time.perf_counter()
+        module = addon_utils.enable(ADDON, default_set=True, handle_error=None)
+        enable_ms.append((time.perf_counter() - t0) * 1000.0)
+        if module is None:
+            raise RuntimeError("the add-on failed to enable")
+        imported_during_cycles |= _litellm_loaded()
+        t0 = time.perf_counter()
+        addon_utils.disable(ADDON, default_set=True, handle_error=None)
+        disable_ms.append((time.perf_counter() - t0) * 1000.0)
+    result.update(
+        enable_ms=enable_ms,
+        disable_ms=disable_ms,
+        modules_loaded=len(set(sys.modules) - before),
+        litellm_imported=imported_during_cycles or _litellm_loaded(),
+    )
+
+    # The cold first request: LiteLLM is imported by the worker while the main loop keeps going.
+    blender = Blender(api_base)
+    idle = _main_loop(0.6, None, lambda: False)
+    gc.collect()
+    rss0 = rss_bytes()
+    t0 = time.perf_counter()
+    job = blender.new_job(stamped=False)
+    blender.pump.start(job)
+    start_ms = (time.perf_counter() - t0) * 1000.0
+    cold = _main_loop(None, blender.pump._tick, lambda: job.outcome is not None)
+    job.join(5.0)
+    gc.collect()
+    rss1 = rss_bytes()
+    import_thread, import_started = spy.seen[0] if spy.seen else ("(not imported)", math.nan)
+
+    # Memory baseline: LiteLLM alone (no add-on, no Blender data) consuming the same 10,000-token answer
+    # as the main process's first one, from the same state (LiteLLM imported, one request made).
+    litellm = blender.llm.import_litellm()
+    gc.collect()
+    rss2 = peak = rss_bytes()
+    chunks = 0
+    for _chunk in litellm.completion(**job.request.completion_kwargs()):
+        chunks += 1
+        if chunks % 250 == 0:
+            peak = max(peak, rss_bytes())
+    peak = max(peak, rss_bytes())
+    gc.collect()
+    result.update(
+        litellm_alone_10k_chunks=chunks,
+        litellm_alone_10k_peak_growth_mb=round((peak - rss2) / MB, 2),
+        litellm_alone_10k_after_mb=round((rss_bytes() - rss2) / MB, 2),
+    )
+    result.update(
+        idle_gaps_ms=summary(idle["gaps"]),
+        cold_gaps_ms=summary(cold["gaps"]),
+        cold_start_call_ms=round(start_ms, 3),
+        cold_tick_ms=summary(cold["calls"]),
+        cold_outcome=type(job.outcome).__name__,
+        cold_ttft_s=round(job.time_to_first_token or math.nan, 3),
+        import_thread=import_thread,
+        main_thread=threading.main_thread().name,
+        import_started_mono=import_started,
+        job_started_mono=job.started_at,
+        rss_before_import_mb=round(rss0 / MB, 1),
+        rss_after_import_mb=round(rss1 / MB, 1),
+    )
+    out.write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The figures
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    figure: str
+    measured: str
+    baseline: str
+    target: str
+    ok: bool | None  # None: informational, no target
+
+    @property
+    def verdict(self) -> str:
+        """PASS, MISS or '' for an informational row."""
+        return "" if self.ok is None else ("PASS" if self.ok else "MISS")
+
+
+def plural(count: int, word: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def ms(value: float, digits: int = 1) -> str:
+    """A number of milliseconds for the table."""
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f} ms"
+
+
+def figure_enable(fresh_result: dict[str, Any]) -> tuple[dict[str, Any], Row]:
+    """Enable cost: median of 20 enable/disable cycles in a fresh process; LiteLLM must not be imported."""
+    enable = summary(fresh_result["enable_ms"])
+    import_s = fresh_result["import_to_request_s"]
+    data = {
+        "enable_ms": enable,
+        "first_enable_ms": round(fresh_result["enable_ms"][0], 3),
+        "disable_ms": summary(fresh_result["disable_ms"]),
+        "litellm_imported": fresh_result["litellm_imported"],
+        "modules_loaded": fresh_result["modules_loaded"],
+        "baseline_litellm_import_s": import_s,
+    }
+    ok = enable["median"] <= ENABLE_MS and not fresh_result["litellm_imported"]
+    row = Row(
+        "Enable add-on (20 cycles, fresh process)",
+        f"{ms(enable['median'], 2)} median (IQR {enable['p25']:.2f}-{enable['p75']:.2f}; "
+        f"first {data['first_enable_ms']:.1f}), LiteLLM imported: {'yes' if data['litellm_imported'] else 'no'}",
+        f"importing LiteLLM at register instead: {import_s:.2f} s",
+        f"<= {ENABLE_MS:.0f} ms, no import",
+        ok,
+    )
+    return data, row
+
+
+def figure_ticks(addon_runs: list[Run], naive_runs: list[Run]) -> tuple[dict[str, Any], Row]:
+    """Main-thread cost per tick while draining 10,000-token answers, add-on vs naive per-token writes."""
+    addon_ms = [t.duration * 1000.0 for r in addon_runs for t in r.busy]
+    naive_ms = [t.duration * 1000.0 for r in naive_runs for t in r.busy]
+    arrival = [rate_between(r.delta_stamps, len(r.delta_stamps)) for r in addon_runs]
+    a, n = summary(addon_ms, 4), summary(naive_ms, 4)
+    per_run = [summary([t.duration * 1000.0 for t in r.busy], 4) for r in addon_runs]
+    arrival_median = statistics.median(arrival)
+    data = {
+        "addon_tick_ms": a,
+        "addon_tick_ms_per_run": per_run,
+        "naive_tick_ms": n,
+        "arrival_tokens_per_s": [round(x) for x in arrival],
+        "deltas_per_busy_tick": summary([t.deltas for r in addon_runs for t in r.busy], 1),
+        "runs": len(addon_runs),
+    }
+    ok = a["median"] <= TICK_MEDIAN_MS and a["p99"] <= TICK_P99_MS and arrival_median >= MIN_ARRIVAL_TPS
+    row = Row(
+        f"Pump tick, 10k-token answer at {arrival_median:.0f} tok/s ({a['n']} ticks, {plural(len(addon_runs), 'run')})",
+        f"median {ms(a['median'], 3)} (IQR {a['p25']:.3f}-{a['p75']:.3f}), p99 {ms(a['p99'], 2)}, "
+        f"max {ms(a['max'], 2)}",
+        f"naive Text.write per token: median {ms(n['median'], 3)}, p99 {ms(n['p99'], 2)}",
+        f"median <= {TICK_MEDIAN_MS} ms, p99 <= {TICK_P99_MS:.0f} ms",
+        ok,
+    )
+    return data, row
+
+
+def figure_latency(runs: list[Run], interval_ms: float) -> tuple[dict[str, Any], Row]:
+    """Display latency, server send → in the Text, with the pump at its real interval."""
+    per_run = [latencies(r) for r in runs]
+    p50 = [percentile(x["display"], 50) for x in per_run]
+    p95 = [percentile(x["display"], 95) for x in per_run]
+    q50 = [percentile(x["queued"], 50) for x in per_run]
+    q95 = [percentile(x["queued"], 95) for x in per_run]
+    sent_rate = [rate_between(r.record["sent"][1 : 1 + r.tokens], r.tokens) for r in runs]
+    data = {
+        "display_ms": summary([v for x in per_run for v in x["display"]]),
+        "display_p50_per_run": [round(v, 2) for v in p50],
+        "display_p95_per_run": [round(v, 2) for v in p95],
+        "queued_ms": summary([v for x in per_run for v in x["queued"]]),
+        "pump_wait_ms": summary([v for x in per_run for v in x["pump"]]),
+        "sent_tokens_per_s": [round(x) for x in sent_rate],
+        "interval_ms": interval_ms,
+        "runs": len(runs),
+        "complete": all(r.complete for r in runs),
+    }
+    limit = interval_ms + LATENCY_MARGIN_MS
+    p95_median = statistics.median(p95)
+    row = Row(
+        f"Display latency, send -> in Text ({runs[0].tokens} tok at {statistics.median(sent_rate):.0f} tok/s, "
+        f"{plural(len(runs), 'run')})",
+        f"p50 {ms(statistics.median(p50))}, p95 {ms(p95_median)}"
+        + (f" (runs {min(p95):.1f}-{max(p95):.1f})" if len(runs) > 1 else f", p99 {ms(data['display_ms']['p99'])}"),
+        f"send -> queued by worker (LiteLLM): p50 {ms(statistics.median(q50))}, p95 {ms(statistics.median(q95))}",
+        f"p95 <= {limit:.0f} ms (interval + {LATENCY_MARGIN_MS:.0f})",
+        p95_median <= limit and data["complete"],
+    )
+    return data, row
+
+
+def figure_throughput(
+    by_size: dict[int, list[Run]], naive_10k: list[Run], raw_10k: dict[str, float], nominal: float
+) -> tuple[dict[str, Any], list[Row]]:
+    """Throughput and main-thread growth at 1k / 10k / 100k tokens."""
+    data: dict[str, Any] = {"nominal_tokens_per_s": nominal, "sizes": {}}
+    parts, main_parts = [], []
+    for size, runs in sorted(by_size.items()):
+        shown = [r.tokens / (r.done_mono - r.started_mono) for r in runs]
+        sent = [rate_between(r.record["sent"][1 : 1 + r.tokens], r.tokens) for r in runs]
+        queued = [rate_between(r.delta_stamps, len(r.delta_stamps)) for r in runs]
+        main_ms = [r.main_thread_s * 1000.0 for r in runs]
+        data["sizes"][str(size)] = {
+            "runs": len(runs),
+            "complete_in_order": [r.complete for r in runs],
+            "shown_tokens_per_s": summary(shown, 1),
+            "server_sent_tokens_per_s": summary(sent, 1),
+            "worker_queued_tokens_per_s": summary(queued, 1),
+            "main_thread_ms": summary(main_ms, 2),
+            "main_thread_us_per_token": round(statistics.median(main_ms) * 1000.0 / size, 3),
+            "ticks": summary([len(r.ticks) for r in runs], 0),
+            "tick_ms": summary([t.duration * 1000.0 for r in runs for t in r.ticks], 4),
+            "wall_s": summary([r.done_mono - r.started_mono for r in runs], 2),
+        }
+        measured = [r for r in runs if r.rss_before]
+        if measured:
+            data["sizes"][str(size)]["rss_peak_growth_mb"] = [
+                round((r.rss_peak - r.rss_before) / MB, 1) for r in measured
+            ]
+        label = f"{size // 1000}k"
+        parts.append(f"{label}: {statistics.median(shown):.0f}")
+        spread = f" ({min(main_ms):.0f}-{max(main_ms):.0f})" if len(runs) > 1 else " (1 run)"
+        main_parts.append(f"{label}: {statistics.median(main_ms):.0f} ms{spread}")
+    sizes = data["sizes"]
+    complete = all(all(s["complete_in_order"]) for s in sizes.values())
+    naive_main = [r.main_thread_s * 1000.0 for r in naive_10k]
+    data["naive_10k_main_thread_ms"] = summary(naive_main, 2)
+    data["raw_httpx_10k"] = raw_10k
+    sent_10k = sizes.get("10000", {}).get("server_sent_tokens_per_s", {}).get("median", math.nan)
+    worker_10k = sizes.get("10000", {}).get("worker_queued_tokens_per_s", {}).get("median", math.nan)
+    rows = [
+        Row(
+            f"Throughput, sent at {nominal:.0f} tok/s nominal (tok/s shown in Text)",
+            ", ".join(parts) + f"; complete and in order: {'yes' if complete else 'NO'}",
+            f"10k: server sent {sent_10k:.0f}/s, raw httpx read {raw_10k.get('tokens_per_s', math.nan):.0f}/s, "
+            f"LiteLLM in the worker {worker_10k:.0f}/s",
+            "complete, in order",
+            complete,
+        )
+    ]
+    if "10000" in sizes and "100000" in sizes:
+        ratio = sizes["100000"]["main_thread_ms"]["median"] / sizes["10000"]["main_thread_ms"]["median"]
+        data["growth_100k_over_10k"] = round(ratio, 2)
+        rows.append(
+            Row(
+                "Main-thread time for the whole answer",
+                "; ".join(main_parts) + f"; 100k/10k = {ratio:.1f}x",
+                f"naive Text.write per token, 10k: {statistics.median(naive_main):.0f} ms",
+                f"100k/10k <= {GROWTH_MAX:.0f}x",
+                ratio <= GROWTH_MAX,
+            )
+        )
+    else:
+        rows.append(
+            Row("Main-thread time for the whole answer", "; ".join(main_parts), "", "(100k skipped: --quick)", None)
+        )
+    return data, rows
+
+
+def figure_ttft(
+    addon: list[float], litellm: list[float], raw: list[float], parts: dict[str, list[float]]
+) -> tuple[dict[str, Any], Row]:
+    """Warm time to first token: add-on vs LiteLLM alone vs raw httpx, same server, interleaved."""
+    overhead = [a - r for a, r in zip(addon, raw, strict=True)]
+    data = {
+        "addon_ms": summary(addon),
+        "litellm_alone_ms": summary(litellm),
+        "raw_httpx_ms": summary(raw),
+        "overhead_vs_raw_ms": summary(overhead),
+        "litellm_over_raw_ms": round(statistics.median(litellm) - statistics.median(raw), 3),
+        "addon_over_litellm_ms": round(statistics.median(addon) - statistics.median(litellm), 3),
+        "addon_parts_ms": {k: summary(v) for k, v in parts.items()},
+    }
+    o = data["overhead_vs_raw_ms"]
+    row = Row(
+        f"Time to first token, warm ({len(addon)} interleaved rounds)",
+        f"add-on {ms(data['addon_ms']['median'])}; overhead {ms(o['median'])} (IQR {o['p25']:.1f}-{o['p75']:.1f})"
+        f" = LiteLLM {data['litellm_over_raw_ms']:+.1f} + add-on {data['addon_over_litellm_ms']:+.1f} (of which "
+        f"pump.start() {data['addon_parts_ms']['pump_start']['median']:.1f})",
+        f"raw httpx {ms(data['raw_httpx_ms']['median'])}, LiteLLM alone {ms(data['litellm_alone_ms']['median'])}",
+        f"overhead <= {TTFT_OVERHEAD_MS:.0f} ms median",
+        o["median"] <= TTFT_OVERHEAD_MS,
+    )
+    return data, row
+
+
+def figure_cold(fresh_result: dict[str, Any]) -> tuple[dict[str, Any], Row]:
+    """The cold first request: where LiteLLM was imported, and how long the main thread was held."""
+    calls = fresh_result["cold_tick_ms"]
+    longest = max(fresh_result["cold_start_call_ms"], calls.get("max", 0.0))
+    on_worker = fresh_result["import_thread"] != fresh_result["main_thread"]
+    data = dict(fresh_result)
+    data["longest_main_thread_call_ms"] = round(longest, 3)
+    data["import_on_worker"] = on_worker
+    gaps, idle = fresh_result["cold_gaps_ms"], fresh_result["idle_gaps_ms"]
+    row = Row(
+        "Cold first request: main thread blocked",
+        f"{'0 ms' if on_worker else 'import ON MAIN THREAD'} (LiteLLM imported on {fresh_result['import_thread']!r}); "
+        f"longest add-on call {ms(longest, 2)}; 5 ms loop gap p99 {ms(gaps['p99'])} max {ms(gaps['max'])}",
+        f"import on the main thread: {fresh_result['import_to_request_s']:.2f} s; idle loop gap p99 "
+        f"{ms(idle['p99'])} max {ms(idle['max'])}",
+        "0 ms (import in the worker)",
+        on_worker and fresh_result["cold_outcome"] == "Finished",
+    )
+    return data, row
+
+
+def figure_memory(first: Run, second: Run, fresh_result: dict[str, Any]) -> tuple[dict[str, Any], Row]:
+    """RSS growth of the first 10,000-token answer after LiteLLM is imported and warm; the baseline is LiteLLM
+    alone consuming the same answer from the same state, in the fresh process."""
+    peak = (first.rss_peak - first.rss_before) / MB
+    after = (first.rss_after - first.rss_before) / MB
+    again = (second.rss_peak - second.rss_before) / MB
+    import_mb = fresh_result["rss_after_import_mb"] - fresh_result["rss_before_import_mb"]
+    alone = fresh_result["litellm_alone_10k_peak_growth_mb"]
+    data = {
+        "rss_before_mb": round(first.rss_before / MB, 1),
+        "peak_growth_mb": round(peak, 2),
+        "growth_after_job_mb": round(after, 2),
+        "next_10k_answer_peak_growth_mb": round(again, 2),
+        "baseline_litellm_alone_10k_peak_growth_mb": alone,
+        "baseline_litellm_alone_10k_after_mb": fresh_result["litellm_alone_10k_after_mb"],
+        "litellm_import_and_first_request_mb": round(import_mb, 1),
+    }
+    row = Row(
+        "Memory: RSS growth, first 10k-token answer",
+        f"peak +{peak:.1f} MB, after the job +{after:.1f} MB; the next 10k answer +{again:.1f} MB",
+        f"LiteLLM alone, same answer: +{alone:.1f} MB (its import: +{import_mb:.0f} MB)",
+        f"<= {MEMORY_MB:.0f} MB",
+        peak <= MEMORY_MB,
+    )
+    return data, row
+
+
+def figure_cancel(
+    close_ms: list[float], join_ms: list[float], raw_close_ms: list[float], notes: list[bool]
+) -> tuple[dict[str, Any], list[Row]]:
+    """Cancel → server sees the close, and → worker joined."""
+    c, j, r = summary(close_ms), summary(join_ms), summary(raw_close_ms)
+    data = {"close_ms": c, "join_ms": j, "raw_httpx_close_ms": r, "note_written": all(notes)}
+    rows = [
+        Row(
+            f"Cancel -> server sees the close ({c['n']} runs)",
+            f"median {ms(c['median'])}, max {ms(c['max'])}",
+            f"raw httpx response.close(): median {ms(r['median'])}, max {ms(r['max'])}",
+            f"<= {CANCEL_CLOSE_MS:.0f} ms",
+            c["max"] <= CANCEL_CLOSE_MS,
+        ),
+        Row(
+            f"Cancel -> worker joined ({j['n']} runs)",
+            f"median {ms(j['median'])}, max {ms(j['max'])}; note written: {'yes' if all(notes) else 'NO'}",
+            "",
+            f"<= {CANCEL_JOIN_MS:.0f} ms",
+            j["max"] <= CANCEL_JOIN_MS and all(notes),
+        ),
+    ]
+    return data, rows
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Measurements that need the running add-on
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def measure_ttft(blender: Blender, server: Server, raw: RawClient, rounds: int) -> tuple[dict[str, Any], Row]:
+    """Interleave the add-on, LiteLLM alone and raw httpx on 20-token answers (no pacing)."""
+    litellm = blender.llm.import_litellm()
+    probe = blender.new_job()
+    kwargs = probe.request.completion_kwargs()
+    blender.forget(probe)
+    addon_ms, litellm_ms, raw_ms = [], [], []
+    parts: dict[str, list[float]] = {"build_job": [], "pump_start": [], "start_to_queued": [], "queued_to_text": []}
+    for _ in range(rounds):
+        server.enqueue(tokens=20)
+        first, _, _ = raw.stream()
+        raw_ms.append(first * 1000.0)
+
+        server.enqueue(tokens=20)
+        started = time.perf_counter()
+        response = litellm.completion(**kwargs)
+        first_at = math.nan
+        for chunk in response:
+            choices = getattr(chunk, "choices", None) or []
+            if math.isnan(first_at) and choices and getattr(choices[0].delta, "content", None):
+                first_at = time.perf_counter()
+        litellm_ms.append((first_at - started) * 1000.0)
+
+        server.enqueue(tokens=20)
+        started = time.perf_counter()
+        job = blender.new_job()
+        built = time.perf_counter()
+        blender.pump.start(job)
+        started_job = time.perf_counter()
+        while job.chars_received == 0 and job.outcome is None:
+            job.wait_for_event(0.05)
+            blender.pump.pump_job(job)
+        shown = time.perf_counter()
+        stamps = job.events.delta_stamps
+        addon_ms.append((shown - started) * 1000.0)
+        parts["build_job"].append((built - started) * 1000.0)
+        parts["pump_start"].append((started_job - built) * 1000.0)
+        if stamps:
+            queued_perf = stamps[0] - time.monotonic() + time.perf_counter()
+            parts["start_to_queued"].append((queued_perf - started_job) * 1000.0)
+            parts["queued_to_text"].append((shown - queued_perf) * 1000.0)
+        blender.run_headless(job)
+        blender.forget(job)
+    return figure_ttft(addon_ms, litellm_ms, raw_ms, parts)
+
+
+def measure_cancel(blender: Blender, server: Server, raw: RawClient, rounds: int) -> tuple[dict[str, Any], list[Row]]:
+    """Cancel a job 0.2 s into a 200 tok/s stream with ``screenwriter.cancel``; the same with raw httpx."""
+    bpy, pump = blender.bpy, blender.pump
+    close_ms, join_ms, raw_close_ms, notes = [], [], [], []
+    for _ in range(rounds):
+        server.enqueue(tokens=20_000, tokens_per_second=200)
+        job = blender.new_job()
+        pump.start(job)
+        while job.chars_received == 0 and job.outcome is None:
+            job.wait_for_event(0.05)
+            pump.pump_job(job)
+        until = time.monotonic() + 0.2
+        while time.monotonic() < until:
+            job.wait_for_event(0.02)
+            pump.pump_job(job)
+        cancelled_at = time.monotonic()
+        bpy.ops.screenwriter.cancel()
+        joined = job.join(2.0)
+        joined_at = time.monotonic()
+        blender.run_headless(job, timeout=5)
+        record = server.closed_record()
+        if record.get("client_closed_at"):
+            close_ms.append((record["client_closed_at"] - cancelled_at) * 1000.0)
+        else:
+            close_ms.append(math.inf)
+        join_ms.append((joined_at - cancelled_at) * 1000.0 if joined else math.inf)
+        notes.append(blender.text(job).as_string().endswith(pump.closing_note(job)) and bool(pump.closing_note(job)))
+        blender.forget(job)
+
+        server.enqueue(tokens=20_000, tokens_per_second=200)
+        raw.stream(stop_after_first=0.2)
+        record = server.closed_record()
+        if record.get("client_closed_at"):
+            raw_close_ms.append((record["client_closed_at"] - raw.closed_at) * 1000.0)
+    return figure_cancel(close_ms, join_ms, raw_close_ms, notes)
+
+
+class CursorMarkSink:
+    """Proposed O(1) append: move the cursor only when it is not where this sink left it.
+
+    After a write the cursor sits at the end of the Text. The next tick compares the cursor and selection
+    ends (line pointer and byte offset, four RNA reads) with what it noted then; only when someone moved
+    them (the user clicked or typed in the output) does it pay for ``cursor_set``. Caveat: a freed and
+    reallocated TextLine could in theory match a stale pointer; comparing the line's length too narrows it.
+    """
+
+    END = 2**31 - 1
+
+    def __init__(self) -> None:
+        self.mark: tuple[int, int, int, int] | None = None
+
+    @staticmethod
+    def _where(text: Any) -> tuple[int, int, int, int]:
+        return (
+            text.current_line.as_pointer(),
+            text.current_character,
+            text.select_end_line.as_pointer(),
+            text.select_end_character,
+        )
+
+    def append(self, text: Any, piece: str) -> None:
+        """Append ``piece`` at the end of ``text``."""
+        if self.mark is None or self._where(text) != self.mark:
+            text.cursor_set(self.END, character=self.END)
+        text.write(piece)
+        self.mark = self._where(text)
+
+
+def sink_replay(blender: Blender, deltas_per_tick: int, sizes: Sequence[int]) -> tuple[dict[str, Any], Row]:
+    """Informational: the main-thread sink alone (no network, no worker), replaying an answer in tick-sized
+    batches. The add-on's ``pump.append_to_text`` computes ``len(text.lines)`` on every tick, which walks
+    every line through RNA; two proposals: ``cursor_set(END, END)`` (Blender clamps the line too; its own
+    walk is in C) and :class:`CursorMarkSink` (no walk unless the cursor was moved)."""
+    sys.path.insert(0, str(REPO))
+    from tests.provider_server import synthetic_pieces
+
+    bpy, pump = blender.bpy, blender.pump
+    end = 2**31 - 1
+
+    def clamp(text: Any, piece: str) -> None:
+        text.cursor_set(end, character=end)
+        text.write(piece)
+
+    data: dict[str, Any] = {"deltas_per_tick": deltas_per_tick}
+    variants: list[tuple[str, Callable[[], Callable[[Any, str], None]]]] = [
+        ("current", lambda: pump.append_to_text),
+        ("clamp", lambda: clamp),
+        ("mark", lambda: CursorMarkSink().append),
+    ]
+    for name, make in variants:
+        for size in sizes:
+            pieces = synthetic_pieces(text=answer_text(size))
+            batches = ["".join(pieces[i : i + deltas_per_tick]) for i in range(0, len(pieces), deltas_per_tick)]
+            text = bpy.data.texts.new("Bench sink replay")
+            append = make()
+            total = 0.0
+            for batch in batches:
+                t0 = time.perf_counter()
+                append(text, batch)
+                total += time.perf_counter() - t0
+            if text.as_string() != answer_text(size):
+                raise RuntimeError(f"the sink replay ({name}) wrote the wrong text")
+            bpy.data.texts.remove(text)
+            data[f"{name}_{size}_ms"] = round(total * 1000.0, 2)
+    big, small = max(sizes), min(sizes)
+    for name, _ in variants:
+        data[f"{name}_growth"] = round(data[f"{name}_{big}_ms"] / data[f"{name}_{small}_ms"], 1)
+
+    def fmt(name: str) -> str:
+        return f"{data[f'{name}_{small}_ms']:.1f} / {data[f'{name}_{big}_ms']:.0f} ms ({data[f'{name}_growth']:.0f}x)"
+
+    row = Row(
+        f"Sink alone, {small // 1000}k / {big // 1000}k tokens at {deltas_per_tick} deltas/tick (informational)",
+        f"pump.append_to_text: {fmt('current')}",
+        f"proposals: cursor_set(END, END) {fmt('clamp')}; cursor mark {fmt('mark')}",
+        "",
+        None,
+    )
+    return data, row
+
+
+def tick_anatomy(blender: Blender, server: Server, tokens: int, rate: float) -> dict[str, Any]:
+    """Where a pump tick's time goes: the add-on's functions wrapped with timers for one short run (a run
+    of its own, so the wrappers do not touch the figures). Per tick, ms."""
+    from screenwriter_llm.core import jobs
+
+    pump = blender.pump
+    timings: dict[str, list[float]] = {}
+    originals: list[tuple[Any, str, Any]] = []
+
+    def wrap(owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+        bucket = timings.setdefault(label, [])
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                bucket.append((time.perf_counter() - t0) * 1000.0)
+
+        originals.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    wrap(jobs.Job, "drain", "drain (queue -> batch)")
+    wrap(pump, "append_to_text", "append_to_text (cursor + Text.write)")
+    wrap(pump, "_redraw", "_redraw (tag areas)")
+    wrap(jobs.Job, "status_line", "status_line")
+    wrap(jobs.Job, "check_deadlines", "check_deadlines")
+    try:
+        run = stream_run(blender, server, "addon", tokens, rate)
+    finally:
+        for owner, name, original in reversed(originals):
+            setattr(owner, name, original)
+    out = {label: summary(values, 4) for label, values in timings.items()}
+    out["whole tick"] = summary([t.duration * 1000.0 for t in run.busy], 4)
+    out["deltas_per_busy_tick"] = summary([t.deltas for t in run.busy], 1)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def run_fresh(server: Server, workdir: Path) -> dict[str, Any]:
+    """Run ``--fresh`` in a subprocess; add the import-to-request time seen by the server."""
+    out = workdir / "fresh.json"
+    first = len(server._call("/__records__"))
+    server.enqueue(tokens=50)
+    server.enqueue(text=answer_text(10_000), tokens_per_second=5000.0)
+    subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--fresh", str(out), server.api_base],
+        check=True,
+        timeout=180,
+        stdout=subprocess.DEVNULL,
+    )
+    result = json.loads(out.read_text(encoding="utf-8"))
+    record = server.record(first)
+    result["import_to_request_s"] = round(record["received_at"] - result["import_started_mono"], 3)
+    return result
+
+
+def print_table(rows: list[Row]) -> None:
+    """Print the rows as an aligned text table."""
+    headers = ("Figure", "Measured", "Baseline (same run)", "Target", "")
+    cells = [headers] + [(r.figure, r.measured, r.baseline, r.target, r.verdict) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(headers))]
+    line = "+".join("-" * (w + 2) for w in widths)
+    for index, cell in enumerate(cells):
+        print(" | ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip())
+        if index == 0:
+            print(line)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    """The rows as a Markdown table (for docs/PERFORMANCE.md)."""
+    out = ["| Figure | Measured | Baseline (same run) | Target | |", "|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r.figure} | {r.measured} | {r.baseline} | {r.target} | {r.verdict} |")
+    return "\n".join(out)
+
+
+def environment() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import importlib.metadata as md
+
+    cpu = ""
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    versions = {}
+    for package in ("bpy", "litellm", "httpx", "openai"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "commit": commit,
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "versions": versions,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every measurement, print the table and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--window", action=argparse.BooleanOptionalAction, default=True, help="Blender-window figures")
+    parser.add_argument("--quick", action="store_true", help="development: no 100k-token run, fewer repeats")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results (default bench/results.json)")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--fresh", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        return serve(args.serve)
+    if args.fresh:
+        return fresh(Path(args.fresh[0]), args.fresh[1])
+
+    import tempfile
+
+    began = time.monotonic()
+    results: dict[str, Any] = {"environment": environment(), "quick": args.quick, "figures": {}}
+    rows: list[Row] = []
+    workdir = Path(tempfile.mkdtemp(prefix="screenwriter-bench-"))
+    server = Server(workdir)
+
+    def step(name: str) -> None:
+        print(f"[{time.monotonic() - began:6.1f} s] {name}", file=sys.stderr, flush=True)
+
+    try:
+        step("fresh process: enable cycles and the cold first request")
+        fresh_result = run_fresh(server, workdir)
+        data, row = figure_enable(fresh_result)
+        results["figures"]["enable"] = data
+        rows.append(row)
+
+        step("warm-up: bpy, the add-on, LiteLLM in the worker")
+        blender = Blender(server.api_base)
+        interval_ms = blender.pump.INTERVAL * 1000.0
+        for _ in range(2):
+            server.enqueue(tokens=50)
+            job = blender.new_job()
+            blender.pump.start(job)
+            blender.run_headless(job)
+            blender.forget(job)
+        raw = RawClient(server.api_base, blender.messages)
+        raw.stream()
+
+        nominal = 5000.0
+        tick_rate = 550.0  # the target names ">= 500 tok/s"; the schedule keeps the server on it
+        repeats = {1_000: 3, 10_000: 1 if args.quick else 2}
+        if not args.quick:
+            repeats[100_000] = 1
+        by_size: dict[int, list[Run]] = {size: [] for size in repeats}
+
+        step(f"10k tokens at {nominal:.0f} tok/s, add-on (first answer after warm-up: RSS growth)")
+        by_size[10_000].append(stream_run(blender, server, "addon", 10_000, nominal, measure_rss=True))
+        memory_run = by_size[10_000][0]
+        step(f"10k tokens at {tick_rate:.0f} tok/s: add-on, then the naive baseline (tick cost, latency)")
+        tick_runs = [stream_run(blender, server, "addon", 10_000, tick_rate, measure_rss=True)]
+        naive_runs = [stream_run(blender, server, "naive", 10_000, tick_rate)]
+        step(f"10k tokens at {nominal:.0f} tok/s again, 1k tokens x{repeats[1_000]}, raw httpx 10k")
+        for _ in range(repeats[10_000] - 1):
+            by_size[10_000].append(stream_run(blender, server, "addon", 10_000, nominal))
+        for _ in range(repeats[1_000]):
+            by_size[1_000].append(stream_run(blender, server, "addon", 1_000, nominal))
+        server.enqueue(text=answer_text(10_000), tokens_per_second=nominal)
+        _, total_s, raw_deltas = raw.stream()
+        raw_10k = {"tokens": raw_deltas, "seconds": round(total_s, 3), "tokens_per_s": round(raw_deltas / total_s, 1)}
+        if 100_000 in repeats:
+            step("100k tokens (LiteLLM parses about 1 ms per chunk here: the long one)")
+            by_size[100_000].append(stream_run(blender, server, "addon", 100_000, nominal, measure_rss=True))
+
+        data, row = figure_ticks(tick_runs, naive_runs)
+        data["at_full_speed"] = {
+            "addon_tick_ms": summary([t.duration * 1000.0 for r in by_size[10_000] for t in r.busy], 4),
+            "deltas_per_busy_tick": summary([t.deltas for r in by_size[10_000] for t in r.busy], 1),
+        }
+        results["figures"]["pump_tick"] = data
+        rows.append(row)
+
+        data, row = figure_latency(tick_runs, interval_ms)
+        results["figures"]["display_latency"] = data
+        rows.append(row)
+
+        data, more = figure_throughput(by_size, naive_runs, raw_10k, nominal)
+        results["figures"]["throughput"] = data
+        rows.extend(more)
+
+        step("time to first token")
+        data, row = measure_ttft(blender, server, raw, 6 if args.quick else 12)
+        results["figures"]["ttft_warm"] = data
+        rows.append(row)
+
+        data, row = figure_cold(fresh_result)
+        results["figures"]["cold_first_request"] = data
+        rows.append(row)
+
+        data, row = figure_memory(memory_run, tick_runs[0], fresh_result)
+        results["figures"]["memory"] = data
+        rows.append(row)
+
+        step("cancel")
+        data, more = measure_cancel(blender, server, raw, 4 if args.quick else 6)
+        results["figures"]["cancel"] = data
+        rows.extend(more)
+
+        step("sink replay")
+        per_tick = max(1, round(results["figures"]["pump_tick"]["at_full_speed"]["deltas_per_busy_tick"]["median"]))
+        data, row = sink_replay(blender, per_tick, (10_000, 100_000))
+        results["figures"]["sink_replay"] = data
+        rows.append(row)
+        step("tick anatomy (a short run with the add-on's functions timed)")
+        results["figures"]["pump_tick"]["anatomy"] = tick_anatomy(blender, server, 1_000, tick_rate)
+        raw.close()
+
+        if args.window:
+            step("Blender window on Xvfb (scripts/bench_window.py)")
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            import bench_window
+
+            data, more = bench_window.measure(server, workdir)
+            results["figures"]["window"] = data
+            rows.extend(more)
+    finally:
+        server.stop()
+
+    results["runtime_s"] = round(time.monotonic() - began, 1)
+    results["rows"] = [
+        {"figure": r.figure, "measured": r.measured, "baseline": r.baseline, "target": r.target, "result": r.verdict}
+        for r in rows
+    ]
+    results["markdown"] = markdown_table(rows)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+    print()
+    print_table(rows)
+    missed = [r.figure for r in rows if r.ok is False]
+    print(f"\n{len(missed)} of {len(rows)} rows missed their target; runtime {results['runtime_s']} s")
+    print(f"results: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
