@@ -53,11 +53,13 @@ def append_to_text(text: bpy.types.Text, piece: str) -> None:
 
     ``Text.write`` inserts at the cursor (replacing any selection), so the cursor is first collapsed
     to the end of the last line: the user may have clicked into the output Text meanwhile.
-    ``cursor_set``'s ``character`` is a byte offset that Blender clamps to the line's length
+    ``cursor_set`` takes a line and a byte offset that Blender clamps to the last line and its length
     (``txt_move_to`` in ``text.cc``); a character count would land inside a multi-byte UTF-8
-    character, so the largest value is passed and clamped instead.
+    character, so the largest values are passed and clamped instead.
     """
-    text.cursor_set(len(text.lines) - 1, character=_END_OF_LINE)
+    # Line and byte offset both clamp, so no ``len(text.lines)`` (which builds every line: O(lines) per
+    # tick, measured in scripts/bench.py as the cause of super-linear growth on long answers).
+    text.cursor_set(_END_OF_LINE, character=_END_OF_LINE)
     text.write(piece)
 
 

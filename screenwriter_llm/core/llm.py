@@ -32,6 +32,10 @@ def import_litellm() -> ModuleType:
 
         litellm.telemetry = False
         litellm.suppress_debug_info = True
+        # No per-chunk logging task while streaming (we register no callbacks to feed), and no tokenizer
+        # downloads from huggingface.co, which would bypass Blender's online-access setting.
+        litellm.disable_streaming_logging = True
+        litellm.disable_hf_tokenizer_download = True
         litellm.callbacks = []
         litellm.success_callback = []
         litellm.failure_callback = []
