@@ -316,8 +316,8 @@ class _StreamingOperator(Operator):
         """Build the job (not started) and warnings; raise :class:`PrepareError` to refuse."""
         raise NotImplementedError
 
-    def _start(self, context: Context) -> Job | None:
-        """Build and start the job; report and return None when it cannot start."""
+    def _start(self, context: Context, start: bool = True) -> Job | None:
+        """Build (and with ``start``, start) the job; report and return None when it cannot start."""
         try:
             job, warnings = self.make_job(context)
         except PrepareError as exc:
@@ -325,7 +325,8 @@ class _StreamingOperator(Operator):
             return None
         for warning in warnings:
             self.report({"WARNING"}, warning)
-        pump.start(job)
+        if start:
+            pump.start(job)
         return job
 
     def _report_outcome(self, job: Job) -> set[Result]:
@@ -354,7 +355,7 @@ class _StreamingOperator(Operator):
     def invoke(self, context: Context, event: Event) -> set[Result]:
         if bpy.app.background:
             return self.execute(context)
-        job = self._start(context)
+        job = self._start(context, start=False)
         if job is None:
             return {"CANCELLED"}
         self._job = job
@@ -362,6 +363,7 @@ class _StreamingOperator(Operator):
         assert wm is not None  # invoke runs in a window
         self._timer = wm.event_timer_add(0.2, window=context.window)
         wm.modal_handler_add(self)
+        pump.start(job)  # last: the worker may hold the GIL a while (importing LiteLLM) once it runs
         return {"RUNNING_MODAL"}
 
     def _over_text_editor(self, context: Context, event: Event) -> bool:

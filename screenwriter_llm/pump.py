@@ -148,22 +148,46 @@ def _redraw(outputs: set[str], sources: set[str]) -> None:
                         region.tag_redraw()
 
 
+#: Seconds between redraws of a sidebar status line while text streams (its words change every tick;
+#: twice a second reads as live and costs a software-rendered Blender far less, see PERFORMANCE.md).
+STATUS_REDRAW_INTERVAL = 0.5
+#: The longest the timer backs off to when Blender's main loop is slow (seconds).
+MAX_INTERVAL = 0.25
+_tick_state = {"last": 0.0, "status_redrawn": 0.0}
+
+
 def _tick() -> float | None:
-    """The timer driver: one pump pass over every running job; unregisters itself when idle."""
+    """The timer driver: one pump pass over every running job; unregisters itself when idle.
+
+    Adapts to Blender: when the main loop took longer than two intervals to come back (slow redraws,
+    software rendering), the next tick waits as long as that took, up to :data:`MAX_INTERVAL`, so the
+    pump never keeps a struggling UI saturated; on a fast machine it stays at :data:`INTERVAL`.
+    """
+    now = time.monotonic()
+    gap = now - _tick_state["last"] if _tick_state["last"] else INTERVAL
+    _tick_state["last"] = now
     outputs: set[str] = set()
     sources: set[str] = set()
     for job in REGISTRY.jobs():
         batch = pump_job(job)
         if batch.text or batch.outcome:
             outputs.add(job.target)
-        if batch.deltas or batch.outcome or batch.thinking or batch.usage:
+        if batch.outcome or batch.thinking or batch.usage:
+            sources.add(job.label)
+        elif batch.deltas and now - _tick_state["status_redrawn"] >= STATUS_REDRAW_INTERVAL:
             sources.add(job.label)
     for run in list(RUNS):
         step_run(run)
-        sources.add(run.label)
+        if now - _tick_state["status_redrawn"] >= STATUS_REDRAW_INTERVAL or not run.running:
+            sources.add(run.label)
+    if sources:
+        _tick_state["status_redrawn"] = now
     if outputs or sources:
         _redraw(outputs, sources)
-    return INTERVAL if REGISTRY.jobs() or RUNS else None
+    if not (REGISTRY.jobs() or RUNS):
+        _tick_state["last"] = 0.0
+        return None
+    return INTERVAL if gap <= 2 * INTERVAL else min(MAX_INTERVAL, gap)
 
 
 def step_run(run: CoverageRun) -> None:
