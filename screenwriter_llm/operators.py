@@ -246,53 +246,49 @@ def build_job(
         )
     deadlines = Deadlines()
     policy = RetryPolicy()
-    accounting = Accounting(operator=operator, script=source.name if source else "", price=not mock_response)
+    folder = None
     if prefs is not None:
         deadlines = Deadlines(prefs.first_token_timeout, prefs.stall_timeout, prefs.total_timeout)
         policy = RetryPolicy(max_retries=prefs.max_retries)
         folder = data_dir()
-        accounting = Accounting(
-            operator=operator,
-            script=source.name if source else "",
-            ledger_path=str(folder / LEDGER_FILE) if not mock_response else None,
-            cache_path=str(folder / CACHE_FILE) if prefs.use_cache else None,
-            limits=prefs.limits(),
-            custom_rates=prefs.custom_rates(),
-            default_window=prefs.default_context_window,
-            price=not mock_response,
-        )
-    if not output_name:  # a request with no output Text (Test Connection)
-        job = Job(request=requests[0], label=CONNECTION_TEST, policy=RetryPolicy(max_retries=0), deadlines=deadlines)
-        job.accounting = replace(accounting, cache_path=None)
-        return job, warnings
+    accounting = Accounting(
+        operator=operator,
+        script=source.name if source else "",
+        ledger_path=str(folder / LEDGER_FILE) if folder is not None and not mock_response else None,
+        cache_path=str(folder / CACHE_FILE) if folder is not None and prefs is not None and prefs.use_cache else None,
+        limits=prefs.limits() if prefs is not None else None,
+        custom_rates=prefs.custom_rates() if prefs is not None else None,
+        default_window=prefs.default_context_window if prefs is not None else Accounting.default_window,
+        price=not mock_response,
+    )
+    if not output_name:  # a request with no output Text (Test Connection): one try, never cached
+        accounting = replace(accounting, cache_path=None)
+        return Job(
+            request=requests[0],
+            label=CONNECTION_TEST,
+            policy=RetryPolicy(max_retries=0),
+            deadlines=deadlines,
+            accounting=accounting,
+        ), warnings
     if append:  # a conversation: the answer is appended to the Text as it is
         output = bpy.data.texts.get(output_name) or bpy.data.texts.new(output_name)
         output[pump.OUTPUT_MARKER] = True
-        job = Job(
-            request=requests[0],
-            fallbacks=tuple(requests[1:]),
-            label=source.name if source else output.name,
-            target=output.name,
-            policy=policy,
-            deadlines=deadlines,
-            accounting=accounting,
+    else:
+        output = prepare_output(output_name, source)
+        output[pump.COMPLETE_MARKER] = False
+        if output.get(pump.TOKENS_KEY) is not None:
+            del output[pump.TOKENS_KEY]
+        output[REQUEST_KEY] = json.dumps(
+            {
+                "source": source.name if source else "",
+                "model": snapshot.model,
+                "fallbacks": list(snapshot.fallbacks),
+                "temperature": snapshot.temperature,
+                "max_tokens": snapshot.max_tokens,
+                "stream": snapshot.stream,
+                "messages": list(messages),
+            }
         )
-        return job, warnings
-    output = prepare_output(output_name, source)
-    output[pump.COMPLETE_MARKER] = False
-    if output.get(pump.TOKENS_KEY) is not None:
-        del output[pump.TOKENS_KEY]
-    output[REQUEST_KEY] = json.dumps(
-        {
-            "source": source.name if source else "",
-            "model": snapshot.model,
-            "fallbacks": list(snapshot.fallbacks),
-            "temperature": snapshot.temperature,
-            "max_tokens": snapshot.max_tokens,
-            "stream": snapshot.stream,
-            "messages": list(messages),
-        }
-    )
     job = Job(
         request=requests[0],
         fallbacks=tuple(requests[1:]),

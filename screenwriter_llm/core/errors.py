@@ -109,14 +109,13 @@ def describe_exception(
     ``message`` says what happened and what to do, is redacted (``secrets`` too: keys that came from
     the keyring or the preferences), and has no traceback.
     ``error_type`` is a short stable name (``auth``, ``not_found``, ``context_window``, ``rate_limit``,
-    ``unavailable``, ``connection``, ``timeout``, ``bad_request``, ``offline``, ``error``).
+    ``unavailable``, ``connection``, ``timeout``, ``bad_request``, ``error``; online-access refusals
+    never get here: ``core.netgate`` refuses them before a job exists).
     """
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
     detail = redact(_first_line(exc), tuple(s for s in secrets if s))
     where = api_base or "the provider"
-    if isinstance(exc, PermissionError) and name == "OnlineAccessDisabled":
-        return str(exc), "offline"
     if name == "AuthenticationError" or status == 401:
         env = key_env_var(model)
         return (
