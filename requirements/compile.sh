@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Regenerate the hash-pinned lock files from the *.in files beside this script:
 #
-#   runtime.txt, dev.txt, bpy42.txt     the test environments (scripts/bootstrap.sh), for linux x86_64
-#   wheels-<platform>.txt               the wheels bundled into each platform's extension zip
-#                                       (scripts/build_extension.py), same pins as runtime.txt
+#   runtime.txt, dev.txt, bpy42.txt     the CPython 3.11 test environments (scripts/bootstrap.sh), for linux x86_64
+#   bpy53.txt                           the CPython 3.13 test environment (Blender 5.3 as a module)
+#   wheels-<platform>-cp311.txt         the wheels bundled into each platform's extension zip, one lock per CPython
+#   wheels-<platform>-cp313.txt         Blender embeds (4.2 LTS-5.0: 3.11; 5.1-5.3: 3.13), same pins as runtime.txt
 #
 #   bash requirements/compile.sh              # re-resolve, keeping existing pins where still valid
 #   bash requirements/compile.sh --upgrade    # extra arguments go to every `uv pip compile` call
@@ -26,20 +27,24 @@ if ! command -v uv >/dev/null 2>&1 || [ "$(uv --version | cut -d' ' -f2)" != "$U
     uv="$tool_dir/bin/uv"
 fi
 
-for name in runtime dev bpy42; do
+for pair in runtime:3.11 dev:3.11 bpy42:3.11 bpy53:3.13; do
+    name="${pair%%:*}"
     echo "compile: requirements/$name.txt"
-    "$uv" pip compile --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+    "$uv" pip compile --quiet --generate-hashes --python-version "${pair#*:}" --python-platform x86_64-manylinux_2_28 \
         "requirements/$name.in" -o "requirements/$name.txt" "$@"
 done
 
-# One lock per Blender platform (Blender's name : uv's target). Blender 4.2+ needs glibc 2.28 on Linux and macOS 11.2
-# on both Macs, so wheels for anything newer would not load there: MACOSX_DEPLOYMENT_TARGET tells uv the oldest macOS.
-# Constrained to runtime.txt: every platform ships the very versions the tests run.
-for pair in linux-x64:x86_64-manylinux_2_28 macos-arm64:aarch64-apple-darwin macos-x64:x86_64-apple-darwin \
-    windows-x64:x86_64-pc-windows-msvc; do
-    platform="${pair%%:*}"
-    echo "compile: requirements/wheels-$platform.txt"
-    MACOSX_DEPLOYMENT_TARGET=11.0 "$uv" pip compile --quiet --generate-hashes --python-version 3.11 \
-        --python-platform "${pair#*:}" --excludes requirements/excludes.txt \
-        requirements/runtime.in -c requirements/runtime.txt -o "requirements/wheels-$platform.txt" "$@"
+# One lock per Blender platform and CPython (Blender's name : uv's target). Blender 4.2+ needs glibc 2.28 on Linux and
+# macOS 11.2 on both Macs, so wheels for anything newer would not load there: MACOSX_DEPLOYMENT_TARGET tells uv the
+# oldest macOS. Constrained to runtime.txt: every platform and Python ships the very versions the tests run.
+for python in 3.11 3.13; do
+    for pair in linux-x64:x86_64-manylinux_2_28 macos-arm64:aarch64-apple-darwin macos-x64:x86_64-apple-darwin \
+        windows-x64:x86_64-pc-windows-msvc; do
+        platform="${pair%%:*}"
+        lock="requirements/wheels-$platform-cp${python/./}.txt"
+        echo "compile: $lock"
+        MACOSX_DEPLOYMENT_TARGET=11.0 "$uv" pip compile --quiet --generate-hashes --python-version "$python" \
+            --python-platform "${pair#*:}" --excludes requirements/excludes.txt \
+            requirements/runtime.in -c requirements/runtime.txt -o "$lock" "$@"
+    done
 done

@@ -2,7 +2,9 @@
 accepted by Blender's validator, each carrying exactly its platform's hash-checked wheels, and installed and enabled by
 Blender's own "Install from Disk" operator in a clean user profile.
 
-Runs with the ``bpy`` wheel (5.0.1 in ``.venv``; the 4.2 LTS wheel in ``.venv-bpy42`` works too). Blender is
+Each zip serves CPython 3.11 (Blender 4.2 LTS to 5.0) and 3.13 (Blender 5.1 to 5.3): for each, exactly one wheel
+per locked project installs. Runs with the ``bpy`` wheel (5.0.1 in ``.venv``; the 4.2 LTS wheel in ``.venv-bpy42``
+and 5.3 in ``.venv-bpy53`` work too). Blender is
 started in child processes: the install test needs an empty user directory, which Blender reads from
 ``BLENDER_USER_*`` environment variables only at start-up. The wheels come from the build's cache
 (``build/wheels/``), downloaded from PyPI by the first build only.
@@ -36,6 +38,8 @@ STEM = f"{MANIFEST['id']}-{MANIFEST['version']}"
 #: The platforms Blender 4.2+ runs on that the extension ships for, and the zip each one gets.
 PLATFORMS = ("linux-x64", "macos-arm64", "macos-x64", "windows-x64")
 ZIP_NAMES = {platform: f"{STEM}-{platform.replace('-', '_')}.zip" for platform in PLATFORMS}
+#: The CPython ABIs Blender embeds (4.2 LTS-5.0: 3.11, 5.1-5.3: 3.13); every zip carries wheels for each.
+PYTHONS = ("cp311", "cp313")
 #: Blender's repository for extensions installed from disk, and so the extension's module path.
 REPO_MODULE = "user_default"
 EXT_MODULE = f"bl_ext.{REPO_MODULE}.{MANIFEST['id']}"
@@ -149,9 +153,10 @@ def _name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", requirement).lower()
 
 
-def _lock(platform: str) -> dict[str, tuple[str, set[str]]]:
-    """``requirements/wheels-<platform>.txt`` read independently of the build script: name -> (version, hashes)."""
-    text = (REQUIREMENTS / f"wheels-{platform}.txt").read_text(encoding="utf-8").replace("\\\n", " ")
+def _lock(platform: str, python: str) -> dict[str, tuple[str, set[str]]]:
+    """``requirements/wheels-<platform>-<python>.txt`` read independently of the build script:
+    name -> (version, hashes)."""
+    text = (REQUIREMENTS / f"wheels-{platform}-{python}.txt").read_text(encoding="utf-8").replace("\\\n", " ")
     pins = {}
     for line in text.splitlines():
         if match := re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line):
@@ -192,6 +197,19 @@ def _platform_tag_fits(tag: str, platform: str) -> bool:
     match = re.fullmatch(r"macosx_(\d+)_(\d+)_(\w+)", tag)
     arches = {"macos-arm64": {"arm64", "universal2"}, "macos-x64": {"x86_64", "universal2"}}[platform]
     return bool(match and (int(match[1]), int(match[2])) <= (11, 0) and match[3] in arches)
+
+
+def _python_tag_fits(filename: str, python: str) -> bool:
+    """Whether a wheel's Python and ABI tags let CPython ``python`` (``"cp313"``) load it: its own ABI, the stable ABI
+    from an older CPython 3, or pure Python 3 (PEP 425; the rule Blender applies when it unpacks an extension's wheels,
+    ``_extensions_wheel_filter_for_this_system`` in ``bl_pkg/bl_extension_ops.py``)."""
+    *_, python_tag, abi_tag, _platforms = filename.removesuffix(".whl").split("-")
+    pythons, abis, minor = python_tag.split("."), abi_tag.split("."), int(python[3:])
+    return (
+        (python in pythons and python in abis)
+        or ("abi3" in abis and any(re.fullmatch(r"cp3\d+", tag) and int(tag[3:]) <= minor for tag in pythons))
+        or ("none" in abis and "py3" in pythons)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -238,42 +256,44 @@ def test_zip_holds_manifest_sources_and_wheels_without_caches(
     assert set(generated["wheels"]) <= set(listed)
 
 
+@pytest.mark.parametrize("python", PYTHONS)
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_each_zip_carries_exactly_its_platforms_locked_wheels(
-    built: tuple[dict[str, Path], str], platform: str
+def test_each_zip_carries_exactly_its_platforms_locked_wheels_for_each_python(
+    built: tuple[dict[str, Path], str], platform: str, python: str
 ) -> None:
-    lock = _lock(platform)
-    assert {"litellm", "fountain-py"} <= set(lock)
+    lock = _lock(platform, python)
+    assert {"litellm", "fountain-py", "pydantic-core"} <= set(lock)
     with zipfile.ZipFile(built[0][platform]) as archive:
-        wheels = {
+        packed = {
             Path(name).name: hashlib.sha256(archive.read(name)).hexdigest()
             for name in archive.namelist()
             if name.startswith("wheels/")
         }
+    # What this Python would unpack: the wheels whose tags it accepts.
+    wheels = {filename: digest for filename, digest in packed.items() if _python_tag_fits(filename, python)}
     by_project: dict[str, list[str]] = {}
     for filename in wheels:
         by_project.setdefault(_name(filename.split("-")[0]), []).append(filename)
     assert {project: files for project, files in by_project.items() if len(files) > 1} == {}, "one wheel per project"
     assert set(lock) <= set(by_project), f"missing: {sorted(set(lock) - set(by_project))}"
     assert not _excluded() & set(by_project), "requirements/excludes.txt lists packages that must not ship"
+    # A compiled wheel for this very ABI (pydantic-core has no abi3 build): the zip really carries this Python's.
+    assert any(f"-{python}-{python}-" in filename for filename in by_project["pydantic-core"])
 
     for filename, digest in wheels.items():
         name, version, *_, python_tag, abi_tag, platform_tags = filename.removesuffix(".whl").split("-")
         project = _name(name)
         if project not in lock:
-            # Another platform's pure-Python wheel (colorama on Windows): Blender cannot read markers, harmless.
+            # Another platform's or Python's pure-Python wheel (colorama on Windows, backports-tarfile for 3.11):
+            # Blender cannot read markers; harmless.
             assert platform_tags == "any" and abi_tag == "none", filename
             continue
         locked_version, hashes = lock[project]
         assert version == locked_version, filename
         assert digest in hashes, f"{filename}: sha256 {digest} is not in the lock"
         assert any(_platform_tag_fits(tag, platform) for tag in platform_tags.split(".")), filename
-        pythons = python_tag.split(".")
-        assert (
-            ("cp311" in pythons and "cp311" in abi_tag.split("."))
-            or (abi_tag == "abi3" and all(re.fullmatch(r"cp3\d+", tag) and int(tag[3:]) <= 11 for tag in pythons))
-            or (abi_tag == "none" and "py3" in pythons)
-        ), f"{filename} is not for CPython 3.11"
+    # Every packed wheel serves one of the two Pythons.
+    assert all(any(_python_tag_fits(filename, other) for other in PYTHONS) for filename in packed)
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -317,7 +337,8 @@ def test_a_tampered_cached_wheel_is_fetched_again_not_packed(
     result = _run_build("--platform", "linux-x64", "--wheel-cache", str(cache), "--output-dir", str(tmp_path))
 
     assert result.returncode == 0, f"build failed:\n{result.stdout}\n{result.stderr}"
-    assert f"fetching 1 of {len(_lock('linux-x64'))} wheels" in result.stdout
+    assert f"linux-x64 cp311: fetching 1 of {len(_lock('linux-x64', 'cp311'))} wheels" in result.stdout
+    assert "linux-x64 cp313: fetching" not in result.stdout, "the refetched pure-Python wheel serves 3.13 too"
     with zipfile.ZipFile(tmp_path / ZIP_NAMES["linux-x64"]) as archive:
         assert hashlib.sha256(archive.read(f"wheels/{victim.name}")).hexdigest() == good
 
