@@ -13,7 +13,7 @@ from bpy.props import BoolProperty, IntProperty, StringProperty
 from bpy.types import Context, Event, Operator
 from bpy_extras.io_utils import ExportHelper
 
-from . import pump
+from . import compat, pump
 from .core import budget, chat, errors, fountain, keys, netgate, prompts
 from .core.cost import estimate_key
 from .core.coverage import CoverageRun
@@ -215,8 +215,7 @@ def build_job(
         raise PrepareError("Set a model in the Screenwriter sidebar (for example openai/gpt-4o-mini).")
     prefs = preferences(context)
     api_base = (prefs.api_base.strip() if prefs else "") or None
-    # Blender before 4.2 has no online-access setting (bpy.app.online_access came with extensions).
-    online = getattr(bpy.app, "online_access", True)
+    online = compat.online_access()
     offline_mock = bool(mock_response)
     requests: list[LLMRequest] = []
     warnings: list[str] = []

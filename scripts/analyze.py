@@ -155,14 +155,14 @@ def main() -> int:
 
     sys.path.insert(0, str(REPO))
     import screenwriter_llm
-    from screenwriter_llm import pump
+    from screenwriter_llm import compat, pump
     from screenwriter_llm.core import demo as demo_answer
     from screenwriter_llm.core import fountain
 
     screenwriter_llm.register()
     try:
-        if args.allow_online and hasattr(bpy.context.preferences.system, "use_online_access"):  # Blender 4.2+
-            bpy.context.preferences.system.use_online_access = True
+        if args.allow_online:
+            compat.set_online_access(True)
         if args.blend and args.blend.is_file():
             bpy.ops.wm.open_mainfile(filepath=str(args.blend.resolve()))
         content = fountain.normalize(args.screenplay.read_text(encoding="utf-8"))

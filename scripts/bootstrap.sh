@@ -3,23 +3,27 @@
 #
 #   scripts/bootstrap.sh            .venv/        CPython 3.11 + requirements/dev.txt (bpy 5.0.1, pytest, ruff, mypy)
 #   scripts/bootstrap.sh --bpy42    also .venv-bpy42/  from requirements/bpy42.txt (newest Blender 4.2 LTS bpy)
+#   scripts/bootstrap.sh --bpy53    also .venv-bpy53/  CPython 3.13 + requirements/bpy53.txt (Blender 5.3 bpy)
 #   scripts/bootstrap.sh --gui      also Debian's blender, xvfb and xauth, and .gui-deps/ (requirements/runtime.txt
 #                                   installed with --target, for Debian's blender, which runs /usr/bin/python3.11)
 #
 # Idempotent: each environment keeps a stamp file holding the sha256 of the lock it was installed from, so a
 # second run with unchanged locks only checks the stamps. Every install is `pip install --require-hashes`.
-# The interpreter defaults to `python3.11` on PATH; set SCREENWRITER_PYTHON to use another CPython 3.11.
+# The interpreters default to `python3.11` and `python3.13` on PATH (a pyenv install of that version is found too);
+# set SCREENWRITER_PYTHON / SCREENWRITER_PYTHON313 to use another CPython 3.11 / 3.13.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${SCREENWRITER_PYTHON:-python3.11}"
+PYTHON313="${SCREENWRITER_PYTHON313:-python3.13}"
 STAMP_NAME=".bootstrap-stamp"
 
 want_bpy42=0
+want_bpy53=0
 want_gui=0
 
 usage() {
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 say() {
@@ -34,6 +38,7 @@ die() {
 for arg in "$@"; do
     case "$arg" in
         --bpy42) want_bpy42=1 ;;
+        --bpy53) want_bpy53=1 ;;
         --gui) want_gui=1 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $arg" ;;
@@ -49,17 +54,33 @@ pip_quiet() {
     "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 }
 
+# find_python VAR MAJOR.MINOR: make $VAR name a working CPython of that version. The name in $VAR (python3.11 or
+# python3.13 on PATH, or the environment override) is tried first; a pyenv shim that does not run it (pyenv installs
+# versions without putting each on PATH) falls back to that version's interpreter in pyenv's versions folder.
+find_python() {
+    local var="$1" want="$2" candidate version root
+    candidate="${!var}"
+    for candidate in "$candidate" $( { root="$(pyenv root 2>/dev/null)" || root="$HOME/.pyenv"; \
+        ls -d "$root"/versions/"$want".*/bin/python"$want" 2>/dev/null | sort -V -r; } ); do
+        version="$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" || continue
+        if [ "$version" = "$want" ]; then
+            printf -v "$var" '%s' "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# check_python VAR MAJOR.MINOR WHAT: find_python, or stop with a message that says what to install.
 check_python() {
-    command -v "$PYTHON" >/dev/null 2>&1 \
-        || die "$PYTHON not found on PATH. Install CPython 3.11 (Debian: apt-get install python3.11 python3.11-venv; \
-or pyenv install 3.11), or point SCREENWRITER_PYTHON at a python3.11 binary."
-    local version
-    version="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" \
-        || die "$PYTHON is on PATH but does not run (a pyenv shim without that version?). Install CPython 3.11, \
-or point SCREENWRITER_PYTHON at a python3.11 binary."
-    [ "$version" = "3.11" ] || die "$PYTHON is Python $version; bpy and the locks need CPython 3.11."
-    "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
-        || die "$PYTHON cannot create virtual environments (Debian: apt-get install python3.11-venv)."
+    local var="$1" want="$2" what="$3" override="SCREENWRITER_PYTHON"
+    [ "$want" = "3.11" ] || override="SCREENWRITER_PYTHON${want/./}"
+    find_python "$var" "$want" \
+        || die "no CPython $want found (tried ${!var} on PATH and pyenv's versions); $what needs it. Install \
+CPython $want (Debian: apt-get install python$want python$want-venv; or pyenv install $want), or point $override at \
+a python$want binary."
+    "${!var}" -c 'import venv, ensurepip' 2>/dev/null \
+        || die "${!var} cannot create virtual environments (Debian: apt-get install python$want-venv)."
 }
 
 # remove_unlocked DIR LOCK: uninstall distributions that LOCK no longer lists (a dropped or renamed dependency),
@@ -89,22 +110,24 @@ PY
     fi
 }
 
-# make_venv DIR LOCK: create DIR with CPython 3.11 and install LOCK into it, unless its stamp matches LOCK.
+# make_venv DIR LOCK [PYTHON]: create DIR with PYTHON (default: the CPython 3.11) and install LOCK into it, unless
+# its stamp matches LOCK.
 make_venv() {
-    local dir="$ROOT/$1" lock="$ROOT/$2" name="$1" want
+    local dir="$ROOT/$1" lock="$ROOT/$2" name="$1" python="${3:-$PYTHON}" want minor
+    minor="$("$python" -c 'import sys; print(sys.version_info[1])')"
     want="$(lock_sha256 "$lock")"
     if [ -x "$dir/bin/python" ] && [ -f "$dir/$STAMP_NAME" ] && [ "$(cat "$dir/$STAMP_NAME")" = "$want" ]; then
         say "$name is up to date with $2"
         return 0
     fi
     if [ -x "$dir/bin/python" ] \
-        && ! "$dir/bin/python" -c 'import sys; raise SystemExit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
-        say "$name is not CPython 3.11: recreating it"
+        && ! "$dir/bin/python" -c "import sys; raise SystemExit(sys.version_info[:2] != (3, $minor))" 2>/dev/null; then
+        say "$name is not CPython 3.$minor: recreating it"
         rm -rf "$dir"
     fi
     if [ ! -x "$dir/bin/python" ]; then
-        say "creating $name with $("$PYTHON" --version 2>&1)"
-        "$PYTHON" -m venv "$dir"
+        say "creating $name with $("$python" --version 2>&1)"
+        "$python" -m venv "$dir"
     fi
     rm -f "$dir/$STAMP_NAME"
     remove_unlocked "$dir" "$lock"
@@ -152,10 +175,14 @@ make_gui_deps() {
     say ".gui-deps ready"
 }
 
-check_python
+check_python PYTHON 3.11 "the development environment (.venv)"
 make_venv ".venv" "requirements/dev.txt"
 if [ "$want_bpy42" -eq 1 ]; then
     make_venv ".venv-bpy42" "requirements/bpy42.txt"
+fi
+if [ "$want_bpy53" -eq 1 ]; then
+    check_python PYTHON313 3.13 "Blender 5.3 as a module (.venv-bpy53)"
+    make_venv ".venv-bpy53" "requirements/bpy53.txt" "$PYTHON313"
 fi
 if [ "$want_gui" -eq 1 ]; then
     ensure_debian_packages

@@ -3,10 +3,12 @@
 server, with LiteLLM, fountain-py and every other dependency loaded from the wheels bundled in the zip.
 
 Each case makes a fresh venv (once per test session, in pytest's temporary directory) holding only ``bpy`` and the
-packages ``bpy`` itself requires, installed hash-checked from the project's locks: bpy 5.0.1 (requirements/dev.txt)
-and the 4.2 LTS bpy (requirements/bpy42.txt). The zip is built by ``scripts/build_extension.py --platform
-linux-x64`` (wheels from the build's cache). Blender runs in a child process of that venv, because Blender reads its
-user directories (``BLENDER_USER_*``) only at start-up; the provider server runs here, in the test process.
+packages ``bpy`` itself requires, installed hash-checked from the project's locks: bpy 5.3.0 on CPython 3.13
+(requirements/bpy53.txt, the venv made with the interpreter of ``.venv-bpy53``), bpy 5.0.1 (requirements/dev.txt) and
+the 4.2 LTS bpy (requirements/bpy42.txt) on CPython 3.11. One zip serves all three. The zip is built by
+``scripts/build_extension.py --platform linux-x64`` (wheels from the build's cache). Blender runs in a child process
+of that venv, because Blender reads its user directories (``BLENDER_USER_*``) only at start-up; the provider server
+runs here, in the test process.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,18 @@ pytestmark = pytest.mark.blender
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "scripts" / "build_extension.py"
 #: bpy version -> the lock it is pinned in (with hashes for it and its own dependencies).
-BPY_LOCKS = {"5.0.1": REPO / "requirements" / "dev.txt", "4.2.23": REPO / "requirements" / "bpy42.txt"}
+BPY_LOCKS = {
+    "5.3.0": REPO / "requirements" / "bpy53.txt",
+    "5.0.1": REPO / "requirements" / "dev.txt",
+    "4.2.23": REPO / "requirements" / "bpy42.txt",
+}
+#: bpy version -> the interpreter its venv is made with: the CPython that Blender release embeds. A venv made from
+#: another venv's interpreter is based on that venv's own base interpreter.
+BPY_PYTHONS = {
+    "5.3.0": REPO / ".venv-bpy53" / "bin" / "python",
+    "5.0.1": Path(sys.executable),
+    "4.2.23": Path(sys.executable),
+}
 SCREENPLAY = SCREENPLAYS / "Brick-and-Steel.fountain"
 SCENE = 3
 #: provider -> (model, recording replayed by the server). OpenAI first: the case the add-on is set up for by hand.
@@ -58,13 +70,14 @@ import importlib.util
 import json
 import os
 import sys
+import sysconfig
 
 import bpy
 
 phase, zip_path, screenplay_path, scene, providers, probes, marker = sys.argv[1:8]
 providers = json.loads(providers)
 ext = "bl_ext.user_default.screenwriter_llm"
-seen = {"bpy_version": bpy.app.version_string, "sys_path": list(sys.path)}
+seen = {"bpy_version": bpy.app.version_string, "sys_path": list(sys.path), "stdlib": sysconfig.get_paths()["stdlib"]}
 if phase == "restart":
     # bpy as a module starts with factory preferences, where the Blender program reads userpref.blend at start-up.
     # bpy 4.2's read_userpref crashes in module mode (SIGSEGV, with any profile): there, enable the add-on instead.
@@ -119,6 +132,11 @@ seen["module_files"] = {
     name: os.path.realpath(module.__file__)
     for name, module in sorted(sys.modules.items())
     if name.split(".")[0] in provided and getattr(module, "__file__", None)
+}
+import importlib.metadata
+seen["distributions"] = {
+    top: sorted(dists) for top, dists in importlib.metadata.packages_distributions().items()
+    if top in {name.split(".")[0] for name in seen["module_files"]}
 }
 import litellm
 import fountain
@@ -176,7 +194,9 @@ def bpy_only_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
             return made[version]
         root = tmp_path_factory.mktemp(f"bpy-{version}-only")
         venv = root / "venv"
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=TIMEOUT_S)
+        base = BPY_PYTHONS[version]
+        assert base.is_file(), f"{base} is missing: run scripts/bootstrap.sh --bpy53 (it needs CPython 3.13)"
+        subprocess.run([str(base), "-m", "venv", "--without-pip", str(venv)], check=True, timeout=TIMEOUT_S)
         python = venv / "bin" / "python"
         requirements = root / "requirements.txt"
         requirements.write_text(bpy_only_requirements(BPY_LOCKS[version]), encoding="utf-8")
@@ -268,10 +288,15 @@ def _check_analyses(seen: dict[str, Any], requests: list[RecordedRequest], provi
             assert request.headers["x-api-key"] == KEYS["ANTHROPIC_API_KEY"]
 
 
+def _norm(name: str) -> str:
+    """A distribution name normalised as in PEP 503."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _modules_outside(seen: dict[str, Any], site: Path) -> dict[str, str]:
     """Modules of packages the extension's site-packages provides that were loaded from anywhere else, except
     standard-library modules re-exported under a package's name (``zipp.compat.overlay.zipfile``)."""
-    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    stdlib = Path(seen["stdlib"]).resolve()
     return {
         name: path
         for name, path in seen["module_files"].items()
@@ -284,8 +309,9 @@ def test_linux_zip_runs_analyze_scene_on_bundled_wheels_in_a_bpy_only_python(
     bpy_version: str, linux_zip: Path, bpy_only_python: Callable[[str], Path], tmp_path: Path
 ) -> None:
     python = bpy_only_python(bpy_version)
+    python_dir = "python3.13" if bpy_version.startswith("5.3") else "python3.11"
     profile = tmp_path / "blender-user"
-    site = profile / "extensions" / ".local" / "lib" / "python3.11" / "site-packages"
+    site = profile / "extensions" / ".local" / "lib" / python_dir / "site-packages"
     installed = profile / "extensions" / "user_default" / "screenwriter_llm"
 
     # First session: the empty profile, the zip installed with Blender's operator, an analysis per wire format.
@@ -308,11 +334,14 @@ def test_linux_zip_runs_analyze_scene_on_bundled_wheels_in_a_bpy_only_python(
     assert not {"boto3", "botocore", "tokenizers", "huggingface_hub"} & set(seen["bundled_top_level"])
     # In this first session Blender appends the site-packages it just created after the venv's, so packages bpy
     # itself requires (requests and its dependencies), which the zip bundles too, still come from the venv.
+    # Compared by distribution (the "attrs" distribution is the "attr" module), names normalised as in PEP 503.
     outside = _modules_outside(seen, site)
-    bpy_requires = {
-        line.split("==")[0].replace("-", "_") for line in bpy_only_requirements(BPY_LOCKS[bpy_version]).splitlines()
+    pins = bpy_only_requirements(BPY_LOCKS[bpy_version])
+    bpy_requires = {_norm(match[1]) for match in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", pins, re.M)}
+    outside_dists = {
+        _norm(dist) for name in outside for dist in seen["distributions"].get(name.split(".")[0], [name.split(".")[0]])
     }
-    assert {name.split(".")[0] for name in outside} <= bpy_requires, outside
+    assert outside_dists <= bpy_requires, outside
     assert seen["save_userpref"] == ["FINISHED"]
 
     # Next session in that profile: enabled from the saved preferences, and now every dependency, requests included,
