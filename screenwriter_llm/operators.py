@@ -14,13 +14,16 @@ from bpy.types import Context, Event, Operator
 from bpy_extras.io_utils import ExportHelper
 
 from . import compat, pump
-from .core import budget, chat, errors, fountain, keys, netgate, prompts
-from .core.cost import estimate_key
-from .core.coverage import CoverageRun
-from .core.jobs import Accounting, Deadlines, Job
-from .core.llm import Failed, Finished, LLMRequest
-from .core.retry import RetryPolicy
-from .core.usage import LedgerError, UsageLedger
+from .core.accounting import budget
+from .core.accounting.cost import estimate_key
+from .core.accounting.usage import LedgerError, UsageLedger
+from .core.jobs.batch import CoverageRun
+from .core.jobs.job import Accounting, Deadlines, Job
+from .core.provider import errors, keys, netgate
+from .core.provider.llm import Failed, Finished, LLMRequest
+from .core.provider.retry import RetryPolicy
+from .core.screenplay import fountain
+from .core.tasks import chat, prompts
 from .props import data_dir, preferences, settings
 
 if TYPE_CHECKING:

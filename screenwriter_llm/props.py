@@ -14,7 +14,7 @@ import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import AddonPreferences, Context, PropertyGroup, UILayout
 
-from .core.budget import Limits
+from .core.accounting.budget import Limits
 
 ADDON_ID = __package__ or "screenwriter_llm"
 #: Preference field per provider key environment variable (the order they are drawn in).

@@ -16,12 +16,12 @@ from collections.abc import Callable
 import bpy
 from bpy.app.handlers import persistent
 
-from .core.cost import Estimator
-from .core.coverage import CoverageRun
-from .core.jobs import Batch, Job, JobRegistry
+from .core.accounting.cost import Estimator
+from .core.jobs.batch import CoverageRun
+from .core.jobs.job import Batch, Job, JobRegistry
 
 __all__ = ["Batch", "Job", "REGISTRY", "STATUS", "LISTENERS", "start", "run_until_done", "pump_job", "cancel_all"]
-from .core.llm import Cancelled, Failed, Finished
+from .core.provider.llm import Cancelled, Failed, Finished
 
 #: Seconds between pump ticks in a window: 20 Hz is smooth to the eye and costs the main loop little.
 INTERVAL = 0.05

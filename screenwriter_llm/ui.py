@@ -10,10 +10,10 @@ import bpy
 from bpy.types import Context, Menu, Panel, UILayout
 
 from . import pump
-from .core import prompts
-from .core.cost import estimate_key, format_usd
-from .core.fountain import Scene, Screenplay
-from .core.usage import LedgerError, Summary, UsageLedger
+from .core.accounting.cost import estimate_key, format_usd
+from .core.accounting.usage import LedgerError, Summary, UsageLedger
+from .core.screenplay.fountain import Scene, Screenplay
+from .core.tasks import prompts
 from .operators import (
     CHAT_KEY,
     LEDGER_FILE,

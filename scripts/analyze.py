@@ -63,7 +63,7 @@ def local_ollama_model(timeout: float = 0.5) -> str | None:
     """The first model a local Ollama server lists, as ``ollama_chat/<name>``, or None. Loopback only."""
     base = os.environ.get("OLLAMA_API_BASE", "http://localhost:11434").rstrip("/")
     sys.path.insert(0, str(REPO))
-    from screenwriter_llm.core.netgate import is_loopback_endpoint
+    from screenwriter_llm.core.provider.netgate import is_loopback_endpoint
 
     if not is_loopback_endpoint("ollama_chat/x", base):
         return None
@@ -156,8 +156,8 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     import screenwriter_llm
     from screenwriter_llm import compat, pump
-    from screenwriter_llm.core import demo as demo_answer
-    from screenwriter_llm.core import fountain
+    from screenwriter_llm.core.screenplay import fountain
+    from screenwriter_llm.core.tasks import demo as demo_answer
 
     screenwriter_llm.register()
     try:

@@ -264,7 +264,7 @@ class StampedQueue(queue.Queue):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__()
         self.delta_stamps: list[float] = []
-        from screenwriter_llm.core.llm import TextDelta
+        from screenwriter_llm.core.provider.llm import TextDelta
 
         self._delta_type = TextDelta
 
@@ -334,7 +334,9 @@ class Blender:
         if addon_utils.enable(ADDON, default_set=True, handle_error=None) is None:
             raise RuntimeError("the add-on failed to enable")
         from screenwriter_llm import operators, pump
-        from screenwriter_llm.core import fountain, llm, prompts
+        from screenwriter_llm.core.provider import llm
+        from screenwriter_llm.core.screenplay import fountain
+        from screenwriter_llm.core.tasks import prompts
 
         self.operators, self.pump, self.llm = operators, pump, llm
         settings = bpy.context.scene.screenwriter
@@ -386,7 +388,7 @@ class NaiveSink:
     each token with its own ``Text.write`` on the main thread."""
 
     def __init__(self, job: Any, text: Any) -> None:
-        from screenwriter_llm.core.llm import Cancelled, Failed, Finished, TextDelta
+        from screenwriter_llm.core.provider.llm import Cancelled, Failed, Finished, TextDelta
 
         self.job, self.text = job, text
         self.delta, self.ends = TextDelta, (Finished, Failed, Cancelled)
@@ -1170,7 +1172,7 @@ def sink_replay(blender: Blender, deltas_per_tick: int, sizes: Sequence[int]) ->
 def tick_anatomy(blender: Blender, server: Server, tokens: int, rate: float) -> dict[str, Any]:
     """Where a pump tick's time goes: the add-on's functions wrapped with timers for one short run (a run
     of its own, so the wrappers do not touch the figures). Per tick, ms."""
-    from screenwriter_llm.core import jobs
+    from screenwriter_llm.core.jobs import job as jobs
 
     pump = blender.pump
     timings: dict[str, list[float]] = {}

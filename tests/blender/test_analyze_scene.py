@@ -11,7 +11,7 @@ import bpy
 import pytest
 
 from screenwriter_llm import pump
-from screenwriter_llm.core import fountain
+from screenwriter_llm.core.screenplay import fountain
 from tests.blender.conftest import REPO, SCREENPLAYS, configure, load_screenplay
 from tests.provider_server import error, expected_text, replay, synthetic
 

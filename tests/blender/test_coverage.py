@@ -8,7 +8,7 @@ import time
 import bpy
 
 from screenwriter_llm import operators, pump
-from screenwriter_llm.core import fountain
+from screenwriter_llm.core.screenplay import fountain
 from tests.blender.conftest import configure, load_screenplay
 from tests.provider_server import error, synthetic
 

@@ -17,8 +17,9 @@ import bpy
 import pytest
 
 from screenwriter_llm import operators, pump
-from screenwriter_llm.core import fountain, prompts
-from screenwriter_llm.core.jobs import THREAD_NAME_PREFIX
+from screenwriter_llm.core.jobs.job import THREAD_NAME_PREFIX
+from screenwriter_llm.core.screenplay import fountain
+from screenwriter_llm.core.tasks import prompts
 from tests.blender.conftest import ADDON, REPO, configure, load_screenplay
 from tests.provider_server import error, expected_text, replay, synthetic, synthetic_text
 

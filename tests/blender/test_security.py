@@ -11,7 +11,7 @@ import bpy
 import pytest
 
 from screenwriter_llm import operators
-from screenwriter_llm.core import keys
+from screenwriter_llm.core.provider import keys
 from tests.blender.conftest import ADDON, configure, load_screenplay
 from tests.provider_server import error, expected_text, replay, synthetic
 

@@ -12,7 +12,7 @@ import bpy
 import pytest
 
 from screenwriter_llm import operators, pump
-from screenwriter_llm.core.usage import UsageLedger, UsageRecord
+from screenwriter_llm.core.accounting.usage import UsageLedger, UsageRecord
 from screenwriter_llm.props import data_dir
 from tests.blender.conftest import ADDON, configure, load_screenplay
 from tests.blender.test_reliability import pump_until, start_by_hand

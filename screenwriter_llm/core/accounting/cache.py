@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .db import immediate_transaction
+from .store import immediate_transaction
 
 SCHEMA_VERSION = 1
 _SCHEMA = (

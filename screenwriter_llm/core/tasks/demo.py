@@ -5,7 +5,7 @@ network. It is clearly labelled as a demo and states only facts counted from the
 
 from __future__ import annotations
 
-from .fountain import Scene, Screenplay
+from ..screenplay.fountain import Scene, Screenplay
 
 OFFLINE_LABEL = (
     "OFFLINE DEMO: no model provider is configured, so this is LiteLLM's mock response, not a model's analysis."

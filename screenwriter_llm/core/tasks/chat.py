@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..provider.llm import LLMRequest
+from ..screenplay.fountain import Scene, Screenplay
 from . import context as ctx
-from .fountain import Scene, Screenplay
-from .llm import LLMRequest
 from .prompts import DATA_TAG, delimit, load_template
 
 #: Scene headings listed in the system prompt before the list is cut short (a feature has ~200).
@@ -88,7 +88,7 @@ def context_preparer(
     send and the context report. Worker thread only. Raises :class:`.context.ContextTooLarge`."""
 
     def prepare(request: LLMRequest) -> tuple[LLMRequest, str]:
-        from . import cost
+        from ..accounting import cost
 
         window = cost.context_window(request.model, default_window)
         count = functools.partial(_count, request.model)
@@ -100,7 +100,7 @@ def context_preparer(
 
 
 def _count(model: str, messages: Any) -> int:
-    from . import cost
+    from ..accounting import cost
 
     return cost.count_tokens(model, messages=messages)
 

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .jobs import Job
-from .llm import Failed, Finished
+from ..provider.llm import Failed, Finished
+from .job import Job
 
 
 @dataclass

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from screenwriter_llm.core import cost
-from screenwriter_llm.core.llm import import_litellm
+from screenwriter_llm.core.accounting import cost
+from screenwriter_llm.core.provider.llm import import_litellm
 from tests.provider_server import expected_text, expected_usage, load_recording
 
 RECORDING = "openai_chat_include_usage_gpt4.sse"

@@ -11,9 +11,9 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
-from .fountain import Scene, Screenplay
+from ..screenplay.fountain import Scene, Screenplay
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "prompts"
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "prompts"
 DATA_TAG = "screenplay_scene"
 
 

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from screenwriter_llm.core.cost import Cost
-from screenwriter_llm.core.usage import (
+from screenwriter_llm.core.accounting.cost import Cost
+from screenwriter_llm.core.accounting.usage import (
     COLUMNS,
     SCHEMA_VERSION,
     LedgerError,
@@ -26,7 +26,7 @@ from screenwriter_llm.core.usage import (
     period_bounds,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 BERLIN = ZoneInfo("Europe/Berlin")
 # Wednesday 12 March 2025, 10:00 in Berlin (UTC+1).
 NOW = datetime(2025, 3, 12, 10, 0, tzinfo=BERLIN)
@@ -275,7 +275,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from datetime import datetime, timezone
-    from screenwriter_llm.core.usage import UsageLedger, UsageRecord
+    from screenwriter_llm.core.accounting.usage import UsageLedger, UsageRecord
 
     path, name, count, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     ledger = UsageLedger(path)

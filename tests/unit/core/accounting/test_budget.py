@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from screenwriter_llm.core import budget
-from screenwriter_llm.core.cost import Cost, format_usd
-from screenwriter_llm.core.usage import UsageLedger, UsageRecord
+from screenwriter_llm.core.accounting import budget
+from screenwriter_llm.core.accounting.cost import Cost, format_usd
+from screenwriter_llm.core.accounting.usage import UsageLedger, UsageRecord
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2025, 3, 12, 10, 0, tzinfo=BERLIN)  # a Wednesday

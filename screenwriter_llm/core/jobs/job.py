@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import errors
-from .budget import Limits
-from .context import ContextTooLarge
-from .cost import Cost, tokens_per_second
-from .llm import (
+from ..accounting.budget import Limits
+from ..accounting.cost import Cost, tokens_per_second
+from ..provider import errors
+from ..provider.llm import (
     Cancelled,
     Event,
     Failed,
@@ -31,7 +30,8 @@ from .llm import (
     close_stream,
     stream_completion,
 )
-from .retry import FALLBACK_KINDS, RetryPolicy
+from ..provider.retry import FALLBACK_KINDS, RetryPolicy
+from ..tasks.context import ContextTooLarge
 
 THREAD_NAME_PREFIX = "screenwriter-job-"
 _ids = itertools.count(1)
@@ -286,7 +286,7 @@ class Job:
         acc = self.accounting
         if not acc.cache_path or self.request.mock_response is not None:
             return None
-        from .cache import ResponseCache, request_key
+        from ..accounting.cache import ResponseCache, request_key
 
         request = self.request
         self._cache_key = request_key(
@@ -310,8 +310,8 @@ class Job:
         acc = self.accounting
         if acc.limits is None or not acc.limits.active() or not acc.ledger_path:
             return None
-        from . import budget, cost
-        from .usage import UsageLedger
+        from ..accounting import budget, cost
+        from ..accounting.usage import UsageLedger
 
         estimate = cost.estimate_request(
             request.model, request.messages, request.max_tokens, acc.default_window, acc.custom_rates
@@ -332,8 +332,8 @@ class Job:
             return
         if self._refused:
             return  # nothing was sent
-        from . import cost as costs
-        from .usage import UsageLedger, UsageRecord
+        from ..accounting import cost as costs
+        from ..accounting.usage import UsageLedger, UsageRecord
 
         request = self._answered or self.request
         answer = "".join(self._answer_parts)
@@ -366,7 +366,7 @@ class Job:
                     )
                 )
             if acc.cache_path and self._cache_key and outcome == "finished" and answer:
-                from .cache import ResponseCache
+                from ..accounting.cache import ResponseCache
 
                 ResponseCache(acc.cache_path).put(
                     self._cache_key, answer, request.model, self._cost.input_tokens, self._cost.output_tokens

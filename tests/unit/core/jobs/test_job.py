@@ -8,9 +8,11 @@ import time
 
 import pytest
 
-from screenwriter_llm.core import errors, fountain, netgate, prompts
-from screenwriter_llm.core.jobs import THREAD_NAME_PREFIX, Job
-from screenwriter_llm.core.llm import Cancelled, Failed, Finished, LLMRequest
+from screenwriter_llm.core.jobs.job import THREAD_NAME_PREFIX, Job
+from screenwriter_llm.core.provider import errors, netgate
+from screenwriter_llm.core.provider.llm import Cancelled, Failed, Finished, LLMRequest
+from screenwriter_llm.core.screenplay import fountain
+from screenwriter_llm.core.tasks import prompts
 from tests.provider_server import ProviderServer, error, expected_text, expected_usage, replay, synthetic
 
 MESSAGES = ({"role": "user", "content": "Say something."},)

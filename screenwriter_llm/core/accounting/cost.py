@@ -34,7 +34,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .llm import import_litellm
+from ..provider.llm import import_litellm
 
 #: (USD per input token, USD per output token): LiteLLM's unit in ``model_cost``.
 Rates = tuple[float, float]

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from screenwriter_llm.core.cache import CacheError, ResponseCache, canonical_request, request_key
+from screenwriter_llm.core.accounting.cache import CacheError, ResponseCache, canonical_request, request_key
 
 MESSAGES = [
     {"role": "system", "content": "You are a script consultant."},

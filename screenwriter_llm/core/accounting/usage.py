@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .cost import Cost, format_usd
-from .db import immediate_transaction
+from .store import immediate_transaction
 
 #: The schema this code writes. Migrations only ever add tables/columns, so an older add-on can still
 #: write into a ledger a newer one has migrated (it simply leaves the new columns at their defaults).

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from screenwriter_llm.core.fountain import Screenplay, normalize, parse
+from screenwriter_llm.core.screenplay.fountain import Screenplay, normalize, parse
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 SHARED = Path(os.environ.get("SCREENWRITER_SHARED") or REPO.parent / "shared")
 SCREENPLAYS = SHARED / "screenplays"
 SAMPLE = REPO / "samples" / "night-ferry.fountain"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from screenwriter_llm.core import context, cost
-from screenwriter_llm.core.llm import import_litellm
+from screenwriter_llm.core.accounting import cost
+from screenwriter_llm.core.provider.llm import import_litellm
+from screenwriter_llm.core.tasks import context
 
 MODEL = "openai/gpt-4-0613"  # an 8,192-token window in LiteLLM's map
 MAX_TOKENS = 1024
@@ -22,7 +23,7 @@ SYSTEM = (
 
 def shared_dir() -> Path:
     shared = os.environ.get("SCREENWRITER_SHARED")
-    return Path(shared) if shared else Path(__file__).resolve().parents[2].parent / "shared"
+    return Path(shared) if shared else Path(__file__).resolve().parents[4].parent / "shared"
 
 
 @pytest.fixture(scope="module")

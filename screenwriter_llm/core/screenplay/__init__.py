@@ -1,0 +1,1 @@
+"""Screenplays: parsing Fountain, scenes, pages. Pure Python: never imports bpy."""

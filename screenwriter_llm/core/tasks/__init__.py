@@ -1,0 +1,1 @@
+"""Tasks: prompt templates, rendering, context planning, chat. Pure Python: never imports bpy."""
