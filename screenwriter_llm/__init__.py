@@ -17,6 +17,15 @@ bl_info = {
 }
 
 
+def __getattr__(name: str) -> object:
+    """``screenwriter_llm.api``: the scripting API (see ``api.py``), imported on first use."""
+    if name == "api":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.api")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def register() -> None:
     """Register the bpy layer's modules in order (properties first, then operators, then UI)."""
     from . import addon

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from . import operators, props, pump, ui
+from . import credentials, operators, props, pump, ui
 
 _MODULES = (props, operators, ui, pump)
 
 
 def register() -> None:
-    """Register every bpy module of the add-on (properties, operators, UI, then the pump's handler)."""
+    """Register every bpy module of the add-on: properties, operators, UI, then the pump's handlers."""
     for module in _MODULES:
         module.register()
 
@@ -17,3 +17,4 @@ def unregister() -> None:
     """Unregister in reverse order; the pump goes first, cancelling and joining running jobs."""
     for module in reversed(_MODULES):
         module.unregister()
+    credentials.forget()

@@ -1,29 +1,41 @@
-"""Settings (saved in the .blend, on the Scene) and add-on preferences (saved in Blender's user prefs).
+"""Declarations: the per-scene settings (saved in the .blend, on the Scene) and the add-on preferences (saved in
+Blender's user preferences, never in a .blend).
 
-Nothing secret lives here: API keys come from the provider's environment variables (for example
-``OPENAI_API_KEY``), never from a Scene property, which would be saved into the .blend file.
+The preferences hold one password field per provider (used when neither the provider's environment variable
+nor the OS keyring has a key) and the proxy key; a Scene property never holds a key, since it would be saved
+into the .blend file. The logic that reads these lives in :mod:`.settings` and :mod:`.credentials`.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import cast
 
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import AddonPreferences, Context, PropertyGroup, UILayout
 
-from .core.accounting.budget import Limits
+from . import credentials, runtime
+from .core.accounting.accountant import DEFAULT_CONTEXT_WINDOW
+from .core.provider.errors import PROVIDER_KEY_ENV
 
 ADDON_ID = __package__ or "screenwriter_llm"
-#: Preference field per provider key environment variable (the order they are drawn in).
-KEY_FIELDS = {
-    "OPENAI_API_KEY": "openai_api_key",
-    "ANTHROPIC_API_KEY": "anthropic_api_key",
-    "GEMINI_API_KEY": "gemini_api_key",
-    "AZURE_API_KEY": "azure_api_key",
-    "OPENROUTER_API_KEY": "openrouter_api_key",
+#: Preference field per provider key environment variable, one for every provider of
+#: ``core.provider.errors.PROVIDER_KEY_ENV`` (the one list), drawn in that order.
+KEY_FIELDS = {env_var: env_var.lower() for env_var in dict.fromkeys(PROVIDER_KEY_ENV.values())}
+#: How each provider is named in the preferences (LiteLLM's provider prefix, title-cased, unless listed here).
+_DISPLAY_NAMES = {
+    "openai": "OpenAI",
+    "openrouter": "OpenRouter",
+    "deepseek": "DeepSeek",
+    "xai": "xAI",
+    "litellm_proxy": "LiteLLM Proxy",
+    "together_ai": "Together AI",
+    "fireworks_ai": "Fireworks AI",
+    "huggingface": "Hugging Face",
+}
+_PROVIDER_NAMES = {
+    env_var: _DISPLAY_NAMES.get(provider, provider.replace("_", " ").title())
+    for provider, env_var in reversed(PROVIDER_KEY_ENV.items())
 }
 
 
@@ -74,15 +86,6 @@ class SCREENWRITER_PG_settings(PropertyGroup):
         default=True,
     )
 
-    def fallback_list(self) -> list[str]:
-        """The fallback model strings, in order, without blanks or repeats of the primary model."""
-        seen = {self.model.strip()}
-        models = []
-        for model in (m.strip() for m in self.fallback_models.split(",")):
-            if model and model not in seen:
-                seen.add(model)
-                models.append(model)
-        return models
 
 
 class SCREENWRITER_AP_preferences(AddonPreferences):
@@ -99,39 +102,11 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         default="",
     )
 
-    openai_api_key: StringProperty(  # type: ignore[valid-type]
-        name="OpenAI", description="Used when OPENAI_API_KEY is not set and the keyring has none", subtype="PASSWORD"
-    )
-    anthropic_api_key: StringProperty(  # type: ignore[valid-type]
-        name="Anthropic",
-        description="Used when ANTHROPIC_API_KEY is not set and the keyring has none",
-        subtype="PASSWORD",
-    )
-    gemini_api_key: StringProperty(  # type: ignore[valid-type]
-        name="Gemini", description="Used when GEMINI_API_KEY is not set and the keyring has none", subtype="PASSWORD"
-    )
-    azure_api_key: StringProperty(  # type: ignore[valid-type]
-        name="Azure", description="Used when AZURE_API_KEY is not set and the keyring has none", subtype="PASSWORD"
-    )
-    openrouter_api_key: StringProperty(  # type: ignore[valid-type]
-        name="OpenRouter",
-        description="Used when OPENROUTER_API_KEY is not set and the keyring has none",
-        subtype="PASSWORD",
-    )
     proxy_api_key: StringProperty(  # type: ignore[valid-type]
         name="Proxy Key",
         description="Key for the custom endpoint above (a LiteLLM Proxy virtual key), when the provider has none",
         subtype="PASSWORD",
     )
-
-    def key_for(self, env_var: str) -> str | None:
-        """The preference field for the provider whose environment variable is ``env_var``, or None."""
-        field = KEY_FIELDS.get(env_var)
-        return str(getattr(self, field)) or None if field else None
-
-    def set_key(self, env_var: str, value: str) -> None:
-        """Set (or clear, with "") the preference field for ``env_var``."""
-        setattr(self, KEY_FIELDS[env_var], value)
 
     use_cache: BoolProperty(  # type: ignore[valid-type]
         name="Cache Identical Requests",
@@ -177,25 +152,18 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
     default_context_window: IntProperty(  # type: ignore[valid-type]
         name="Default Context Window",
         description="Tokens, for models whose context window LiteLLM does not know (local models)",
-        default=8192,
+        default=DEFAULT_CONTEXT_WINDOW,
         min=512,
     )
-
-    def limits(self) -> Limits:
-        """The budgets as :class:`core.budget.Limits` (0 means off)."""
-        return Limits(
-            daily_usd=self.daily_limit_usd or None,
-            daily_tokens=self.daily_limit_tokens or None,
-            monthly_usd=self.monthly_limit_usd or None,
-            monthly_tokens=self.monthly_limit_tokens or None,
-            confirm_usd=self.confirm_over_usd or None,
-        )
-
-    def custom_rates(self) -> tuple[float, float] | None:
-        """The user's rates in USD per token, or None when unset."""
-        if not self.input_usd_per_mtok and not self.output_usd_per_mtok:
-            return None
-        return (self.input_usd_per_mtok / 1e6, self.output_usd_per_mtok / 1e6)
+    tasks_folder: StringProperty(  # type: ignore[valid-type]
+        name="Tasks Folder",
+        description=(
+            "Folder of your own task files (*.md), loaded beside the built-in tasks; a task with a built-in "
+            "task's id replaces it. Empty: the 'tasks' folder in the add-on's user directory"
+        ),
+        subtype="DIR_PATH",
+        default="",
+    )
 
     max_retries: IntProperty(  # type: ignore[valid-type]
         name="Max Retries",
@@ -236,8 +204,7 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
     )
 
     def draw(self, context: Context) -> None:
-        from . import operators, pump  # the preferences module is registered first; these import it
-
+        """The preferences page: where requests go, keys (never their values), budgets, reliability."""
         layout: UILayout = self.layout
         layout.prop(self, "api_base")
         if self.api_base:
@@ -250,7 +217,7 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
             if os.environ.get(env_var):
                 row.label(text=f"{env_var} set in the environment", icon="CHECKMARK")
                 continue
-            if operators.cached_keyring_get(env_var):
+            if credentials.keyring_get(env_var):
                 row.label(text=f"{env_var} in the system keyring", icon="CHECKMARK")
                 continue
             row.prop(self, field)
@@ -260,9 +227,9 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
 
         row = layout.row()
         row.operator("screenwriter.test_connection", icon="URL")
-        status = pump.STATUS.get(operators.CONNECTION_TEST)
+        status = runtime.get().status(runtime.CONNECTION_TEST)
         if status:
-            row.label(text=status)
+            row.label(text=status.text, icon=status.icon)  # type: ignore[arg-type]
 
         col = layout.column(heading="Budgets")
         row = col.row(align=True)
@@ -278,6 +245,7 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         row.prop(self, "output_usd_per_mtok")
         col.prop(self, "default_context_window")
         col.prop(self, "use_cache")
+        layout.prop(self, "tasks_folder")
         col = layout.column(heading="Reliability")
         col.prop(self, "max_retries")
         col.prop(self, "first_token_timeout")
@@ -285,20 +253,13 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         col.prop(self, "total_timeout")
 
 
-def preferences(context: Context | None = None) -> SCREENWRITER_AP_preferences | None:
-    """The add-on preferences, or None when the add-on is not enabled under :data:`ADDON_ID`
-    (registered by calling ``register()`` directly rather than through Blender's add-on system)."""
-    prefs = (context or bpy.context).preferences
-    addon = prefs.addons.get(ADDON_ID) if prefs else None
-    return cast(SCREENWRITER_AP_preferences, addon.preferences) if addon else None
-
-
-def settings(context: Context) -> SCREENWRITER_PG_settings:
-    """The active scene's ``Scene.screenwriter`` settings. Raises ``RuntimeError`` without a scene."""
-    if context.scene is None:
-        raise RuntimeError("Screenwriter LLM needs an active scene")
-    return cast(SCREENWRITER_PG_settings, context.scene.screenwriter)  # type: ignore[attr-defined]
-
+for _env_var, _field in KEY_FIELDS.items():
+    # One password field per provider, declared from the one list (Blender reads __annotations__ at register).
+    SCREENWRITER_AP_preferences.__annotations__[_field] = StringProperty(
+        name=_PROVIDER_NAMES[_env_var],
+        description=f"Used when {_env_var} is not set and the keyring has none",
+        subtype="PASSWORD",
+    )
 
 classes = (SCREENWRITER_PG_settings, SCREENWRITER_AP_preferences)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
@@ -319,13 +280,3 @@ def unregister() -> None:
     del bpy.types.WindowManager.screenwriter_chat_message  # type: ignore[attr-defined]
     del bpy.types.Scene.screenwriter  # type: ignore[attr-defined]
     _unregister()
-
-
-def data_dir() -> Path:
-    """The add-on's own user directory (usage ledger, response cache), created on demand: the
-    extension's user directory (``bpy.utils.extension_path_user``, Blender 4.2+) or, for the legacy
-    add-on, ``<Blender config>/screenwriter_llm``."""
-    try:
-        return Path(bpy.utils.extension_path_user(ADDON_ID, create=True))
-    except (ValueError, AttributeError):  # not installed as an extension / Blender before 4.2
-        return Path(bpy.utils.user_resource("CONFIG", path="screenwriter_llm", create=True))

@@ -102,13 +102,13 @@ def run_all_scenes(args: argparse.Namespace, text: object, mock: str) -> int:
     coverage report to ``--out`` (default ``<script>-coverage.txt``) and save ``--blend`` if given."""
     import bpy
 
-    from screenwriter_llm import pump
+    from screenwriter_llm import api, runtime
 
     tty = sys.stderr.isatty()
     last = [""]
 
-    def show(job: object, batch: pump.Batch) -> None:
-        for run in pump.RUNS:
+    def show(job: object, batch: object) -> None:
+        for run in runtime.get().runs:
             line = run.status_line()
             if line != last[0]:
                 last[0] = line
@@ -119,28 +119,40 @@ def run_all_scenes(args: argparse.Namespace, text: object, mock: str) -> int:
                     sys.stderr.write(line + "\n")
                 sys.stderr.flush()
 
-    pump.LISTENERS.append(show)
+    runtime.get().listeners.append(show)
     try:
-        bpy.ops.screenwriter.analyze_all_scenes(
-            text=text.name, concurrency=max(1, min(16, args.concurrency)), force=args.force, mock_response=mock
+        report, summary = api.analyze_all_scenes(
+            text.name,  # type: ignore[attr-defined]
+            concurrency=max(1, min(16, args.concurrency)),
+            force=args.force,
+            mock_response=mock,
         )
-    except RuntimeError as exc:  # refused before starting (no key, online access off...)
-        print(f"\n{str(exc).strip()}", file=sys.stderr)
+    except api.CommandError as exc:  # refused before starting (no key, online access off...)
+        print(f"\n{safe_for_terminal(str(exc).strip())}", file=sys.stderr)
         return 1
     finally:
-        pump.LISTENERS.remove(show)
-    status = pump.STATUS.get(text.name, "")
-    print(f"\n{status}", file=sys.stderr)
-    report = next((t for t in bpy.data.texts if t.name.endswith(" - Coverage") and t.get(pump.OUTPUT_MARKER)), None)
+        runtime.get().listeners.remove(show)
+    status = str(summary["status"])
+    print(f"\n{safe_for_terminal(status)}", file=sys.stderr)
     if report is not None:
         out = args.out or Path(f"{args.screenplay.stem}-coverage.txt")
         out.write_text(report.as_string(), encoding="utf-8")
         print(f"Coverage report written to {out}", file=sys.stderr)
-        print(report.as_string().strip().splitlines()[-1], file=sys.stderr)
+        print(safe_for_terminal(report.as_string().strip().splitlines()[-1]), file=sys.stderr)
     if args.blend:
         bpy.ops.wm.save_as_mainfile(filepath=str(args.blend.resolve()))
         print(f"Saved {args.blend} (a re-run with --blend skips the finished scenes)", file=sys.stderr)
-    return 0 if "failed" not in status else 1
+    return 0 if not summary["failed"] and not status.startswith("Error") else 1
+
+
+def safe_for_terminal(text: str) -> str:
+    """``text`` without terminal control sequences: an answer could carry escape sequences (an OSC 0 window
+    title, an OSC 52 clipboard write) that a terminal would obey. Every C0/C1 control character but newline
+    and tab is shown as its ``\\x..`` escape instead."""
+    return "".join(
+        ch if ch in "\n\t" or not (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F) else f"\\x{ord(ch):02x}"
+        for ch in text
+    )
 
 
 def main() -> int:
@@ -155,7 +167,7 @@ def main() -> int:
 
     sys.path.insert(0, str(REPO))
     import screenwriter_llm
-    from screenwriter_llm import compat, pump
+    from screenwriter_llm import api, compat
     from screenwriter_llm.core.screenplay import fountain
     from screenwriter_llm.core.tasks import demo as demo_answer
 
@@ -174,9 +186,6 @@ def main() -> int:
         settings.temperature = args.temperature
         settings.max_tokens = args.max_tokens
         settings.stream = not args.no_stream
-        prefs = bpy.context.preferences.addons.get(screenwriter_llm.__name__)
-        if prefs is not None:
-            prefs.preferences.api_base = args.api_base
 
         mock = ""
         if demo:
@@ -189,40 +198,38 @@ def main() -> int:
             print("running the OFFLINE DEMO on LiteLLM's mock response.\n", file=sys.stderr)
         print(
             f"Blender {bpy.app.version_string} | {args.screenplay.name} | scene {args.scene} | "
-            f"model {model}{' (offline demo)' if demo else ''}\n",
+            f"model {model}{' (offline demo)' if demo else ''}"
+            f"{f' | API Base {args.api_base}' if args.api_base else ''}\n",
             file=sys.stderr,
         )
 
         if args.all_scenes:
             return run_all_scenes(args, text, mock)
 
-        def echo(job: object, batch: pump.Batch) -> None:
-            if batch.text:
-                sys.stdout.write(batch.text)
-                sys.stdout.flush()
+        def echo(piece: str) -> None:
+            sys.stdout.write(safe_for_terminal(piece))
+            sys.stdout.flush()
 
-        pump.LISTENERS.append(echo)
         try:
-            result = bpy.ops.screenwriter.analyze_scene(text=text.name, scene=args.scene, output="", mock_response=mock)
-        except RuntimeError as exc:  # the operator reported an error before starting
-            print(f"\n{str(exc).strip()}", file=sys.stderr)
+            answer = api.analyze_scene(
+                text.name, args.scene, api_base=args.api_base or None, mock_response=mock, on_text=echo, check=False
+            )
+        except api.CommandError as exc:  # refused before anything was sent
+            print(f"\n{safe_for_terminal(str(exc).strip())}", file=sys.stderr)
             return 1
-        finally:
-            pump.LISTENERS.remove(echo)
-
-        outputs = [t for t in bpy.data.texts if t.get(pump.OUTPUT_MARKER) and not t.name.endswith("(previous)")]
-        status = pump.STATUS.get(text.name, "")
-        print(f"\n\n{status}", file=sys.stderr)
-        if outputs:
+        assert isinstance(answer, api.Answer)
+        print(f"\n\n{safe_for_terminal(answer.status)}", file=sys.stderr)
+        output = answer.text
+        if output is not None:
             out = args.out or Path(f"{args.screenplay.stem}-scene-{args.scene}-analysis.txt")
-            out.write_text(outputs[-1].as_string(), encoding="utf-8")
+            out.write_text(output.as_string(), encoding="utf-8")
             print(f"Analysis written to {out}", file=sys.stderr)
         if args.save_blend:
             bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend.resolve()))
             print(f"Saved {args.save_blend}", file=sys.stderr)
-        if "FINISHED" in result:
+        if answer.ok:
             return 0
-        return 130 if status.startswith("Cancelled") else 1
+        return 130 if answer.outcome == "cancelled" else 1
     finally:
         screenwriter_llm.unregister()
 

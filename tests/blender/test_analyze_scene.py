@@ -10,7 +10,7 @@ import sys
 import bpy
 import pytest
 
-from screenwriter_llm import pump
+from screenwriter_llm import runtime
 from screenwriter_llm.core.screenplay import fountain
 from tests.blender.conftest import REPO, SCREENPLAYS, configure, load_screenplay
 from tests.provider_server import error, expected_text, replay, synthetic
@@ -75,11 +75,11 @@ def test_thinking_is_not_written_as_the_answer(server, received):
     configure("anthropic/claude-haiku-4-5", server.api_base("anthropic"))
     source = load_screenplay("Brick-and-Steel.fountain")
     seen_thinking = []
-    pump.LISTENERS.append(lambda job, batch: seen_thinking.append(batch.thinking))
+    runtime.get().listeners.append(lambda job, batch: seen_thinking.append(batch.thinking))
     try:
         assert bpy.ops.screenwriter.analyze_scene(text=source.name, scene=1, output="Names") == {"FINISHED"}
     finally:
-        pump.LISTENERS.clear()
+        runtime.get().listeners.clear()
     answer = bpy.data.texts["Names"].as_string()
     assert answer == expected_text(recording)
     assert "The user wants" not in answer
@@ -92,11 +92,11 @@ def test_non_streaming_lands_the_whole_answer_in_one_write(server, received):
     configure("openai/gpt-4o-mini", server.api_base("openai"), stream=False)
     source = load_screenplay("Brick-and-Steel.fountain")
     batches = []
-    pump.LISTENERS.append(lambda job, batch: batches.append(batch.text) if batch.text else None)
+    runtime.get().listeners.append(lambda job, batch: batches.append(batch.text) if batch.text else None)
     try:
         assert bpy.ops.screenwriter.analyze_scene(text=source.name, scene=2, output="Whole") == {"FINISHED"}
     finally:
-        pump.LISTENERS.clear()
+        runtime.get().listeners.clear()
     assert bpy.data.texts["Whole"].as_string() == expected_text(recording)
     assert batches == [expected_text(recording)]
     assert received()[0].body.get("stream", False) is False  # LiteLLM omits "stream" when off
@@ -122,11 +122,11 @@ def test_many_tokens_arrive_complete_and_in_order(server, received):
     configure("openai/gpt-4o-mini", server.api_base("openai"))
     source = load_screenplay("Brick-and-Steel.fountain")
     writes = []
-    pump.LISTENERS.append(lambda job, batch: writes.append(len(batch.text)))
+    runtime.get().listeners.append(lambda job, batch: writes.append(len(batch.text)))
     try:
         assert bpy.ops.screenwriter.analyze_scene(text=source.name, scene=1, output="Long") == {"FINISHED"}
     finally:
-        pump.LISTENERS.clear()
+        runtime.get().listeners.clear()
     words = bpy.data.texts["Long"].as_string().split()
     assert words == [f"tok{i}" for i in range(2000)]
     assert sum(writes) == len(bpy.data.texts["Long"].as_string())
@@ -139,11 +139,11 @@ def test_multibyte_text_split_across_chunks_is_written_intact(server, received):
     configure("openai/gpt-4o-mini", server.api_base("openai"))
     source = load_screenplay("Brick-and-Steel.fountain")
     writes = [0]
-    pump.LISTENERS.append(lambda job, batch: writes.__setitem__(0, writes[0] + bool(batch.text)))
+    runtime.get().listeners.append(lambda job, batch: writes.__setitem__(0, writes[0] + bool(batch.text)))
     try:
         assert bpy.ops.screenwriter.analyze_scene(text=source.name, scene=1, output="Unicode") == {"FINISHED"}
     finally:
-        pump.LISTENERS.clear()
+        runtime.get().listeners.clear()
     assert bpy.data.texts["Unicode"].as_string().split() == text.split()
     assert writes[0] > 1, "the answer must have arrived in several writes for this test to mean anything"
 
@@ -172,11 +172,11 @@ def test_cancel_keeps_what_arrived_and_closes_the_connection(server, received):
         if job.chars_received > 40 and job.outcome is None:
             bpy.ops.screenwriter.cancel()
 
-    pump.LISTENERS.append(cancel_after_some_text)
+    runtime.get().listeners.append(cancel_after_some_text)
     try:
         result = bpy.ops.screenwriter.analyze_scene(text=source.name, scene=1, output="Cut")
     finally:
-        pump.LISTENERS.clear()
+        runtime.get().listeners.clear()
     assert result == {"CANCELLED"}
     content = bpy.data.texts["Cut"].as_string()
     answer, _, note = content.partition("\n\n[Screenwriter LLM: ")
@@ -186,7 +186,7 @@ def test_cancel_keeps_what_arrived_and_closes_the_connection(server, received):
     assert note.startswith("Cancelled; the answer above is incomplete")
     request = received()[0]
     assert request.wait_client_closed(2.0), "cancel must close the HTTP stream"
-    assert not pump.REGISTRY.jobs()
+    assert not runtime.get().running()
 
 
 def test_deleting_the_output_text_mid_stream_stops_the_job_cleanly(server, received):
@@ -199,14 +199,14 @@ def test_deleting_the_output_text_mid_stream_stops_the_job_cleanly(server, recei
         if text is not None and job.chars_received > 20:
             bpy.data.texts.remove(text)
 
-    pump.LISTENERS.append(delete_output)
+    runtime.get().listeners.append(delete_output)
     try:
         result = bpy.ops.screenwriter.analyze_scene(text=source.name, scene=1, output="Doomed")
     finally:
-        pump.LISTENERS.clear()
+        runtime.get().listeners.clear()
     assert result == {"CANCELLED"}
     assert "Doomed" not in bpy.data.texts
-    assert "deleted or renamed" in pump.STATUS[source.name]
+    assert "was deleted" in runtime.get().statuses[source.name].text  # a renamed output is followed instead
     assert source.as_string() == load_screenplay("Brick-and-Steel.fountain").as_string()
 
 

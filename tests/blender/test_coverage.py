@@ -7,7 +7,7 @@ import time
 
 import bpy
 
-from screenwriter_llm import operators, pump
+from screenwriter_llm import runtime, texts
 from screenwriter_llm.core.screenplay import fountain
 from tests.blender.conftest import configure, load_screenplay
 from tests.provider_server import error, synthetic
@@ -28,15 +28,15 @@ def test_every_scene_once_in_script_order(server, received):
         source = load_screenplay("The-Last-Birthday-Card.fountain")
         screenplay = fountain.parse(source.as_string())
         most_at_once = [0]
-        pump.LISTENERS.append(
+        runtime.get().listeners.append(
             lambda job, batch: most_at_once.__setitem__(
-                0, max(most_at_once[0], sum(1 for r in pump.RUNS for _ in r.running))
+                0, max(most_at_once[0], sum(1 for r in runtime.get().runs for _ in r.running))
             )
         )
         try:
             result = bpy.ops.screenwriter.analyze_all_scenes(text=source.name, concurrency=4)
         finally:
-            pump.LISTENERS.clear()
+            runtime.get().listeners.clear()
     finally:
         server.clear_queues()
     assert result == {"FINISHED"}
@@ -49,7 +49,7 @@ def test_every_scene_once_in_script_order(server, received):
     assert report.count("A sharp, useful note.") == 48
     assert "Scenes analysed: 48 of 48" in report
     for scene in screenplay.scenes:
-        text = bpy.data.texts[operators.default_output_name(source.name, scene.number)]
+        text = bpy.data.texts[texts.analysis_name(source.name, scene.number)]
         assert text.as_string() == "A sharp, useful note."
     assert source.as_string() == load_screenplay("The-Last-Birthday-Card.fountain").as_string()
 
@@ -62,7 +62,7 @@ def test_rerun_skips_finished_scenes_unless_forced(server, received):
         bpy.ops.screenwriter.analyze_all_scenes(text=source.name, concurrency=3)
         assert len(received()) == 8
         for number in (2, 5):  # two analyses are lost (deleted by the user)
-            bpy.data.texts.remove(bpy.data.texts[operators.default_output_name(source.name, number)])
+            bpy.data.texts.remove(bpy.data.texts[texts.analysis_name(source.name, number)])
         bpy.ops.screenwriter.analyze_all_scenes(text=source.name, concurrency=3)
         screenplay = fountain.parse(source.as_string())
         assert sorted(scene_of(r.body, screenplay) for r in received()[8:]) == [2, 5]
@@ -111,17 +111,17 @@ def test_cancel_stops_the_run_and_keeps_finished_scenes(server, received):
         source = load_screenplay("Brick-and-Steel.fountain")
 
         def cancel_when_two_done(job, batch):
-            if pump.RUNS and len(pump.RUNS[0].done) >= 2:
+            if runtime.get().runs and len(runtime.get().runs[0].done) >= 2:
                 bpy.ops.screenwriter.cancel()
 
-        pump.LISTENERS.append(cancel_when_two_done)
+        runtime.get().listeners.append(cancel_when_two_done)
         started = time.monotonic()
         try:
             bpy.ops.screenwriter.analyze_all_scenes(text=source.name, concurrency=2)
         finally:
-            pump.LISTENERS.clear()
+            runtime.get().listeners.clear()
     finally:
         server.clear_queues()
     assert time.monotonic() - started < 10
     assert len(received()) < 8
-    assert not pump.RUNS and not pump.REGISTRY.jobs()
+    assert not runtime.get().runs and not runtime.get().running()

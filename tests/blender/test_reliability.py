@@ -16,10 +16,8 @@ import addon_utils
 import bpy
 import pytest
 
-from screenwriter_llm import operators, pump
+from screenwriter_llm import commands, pump, runtime
 from screenwriter_llm.core.jobs.job import THREAD_NAME_PREFIX
-from screenwriter_llm.core.screenplay import fountain
-from screenwriter_llm.core.tasks import prompts
 from tests.blender.conftest import ADDON, REPO, configure, load_screenplay
 from tests.provider_server import error, expected_text, replay, synthetic, synthetic_text
 
@@ -40,7 +38,7 @@ def script(addon):
         time.sleep(0.05)
     assert _addon_threads() == [], "no add-on thread may outlive its job"
     assert not bpy.app.timers.is_registered(pump._tick)
-    assert pump.REGISTRY.jobs() == []
+    assert runtime.get().running() == []
 
 
 def _addon_threads() -> list[str]:
@@ -50,13 +48,13 @@ def _addon_threads() -> list[str]:
 def analyze(source, output: str, statuses: list[str] | None = None):
     """Run Analyze Scene on scene 3; returns (result or the error text, the output Text's content)."""
     if statuses is not None:
-        pump.LISTENERS.append(lambda job, batch: statuses.append(job.status_line()))
+        runtime.get().listeners.append(lambda job, batch: statuses.append(job.status_line()))
     try:
         result = bpy.ops.screenwriter.analyze_scene(text=source.name, scene=3, output=output)
     except RuntimeError as exc:
         result = str(exc)
     finally:
-        pump.LISTENERS.clear()
+        runtime.get().listeners.clear()
     return result, bpy.data.texts[output].as_string()
 
 
@@ -264,18 +262,15 @@ def test_regenerate_replaces_the_answer_and_keeps_the_earlier_one(server, receiv
 
 
 def start_by_hand(source, output: str):
-    screenplay = fountain.parse(source.as_string())
-    messages = prompts.scene_analysis_messages(screenplay, screenplay.scenes[0], "Test")
-    snapshot = operators.Snapshot.from_scene(bpy.context)
-    job, _ = operators.build_job(bpy.context, snapshot, messages, source, output)
-    return pump.start(job)
+    """Start an analysis of scene 1 without the operator (as a script would), and return its job."""
+    return commands.start(commands.analyze_scene(bpy.context, source.name, 1, output))
 
 
 def pump_until(predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
-        for job in pump.REGISTRY.jobs():
+        for job in runtime.get().running():
             job.wait_for_event(0.02)
             pump.pump_job(job)
 

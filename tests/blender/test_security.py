@@ -10,7 +10,7 @@ from pathlib import Path
 import bpy
 import pytest
 
-from screenwriter_llm import operators
+from screenwriter_llm import credentials
 from screenwriter_llm.core.provider import keys
 from tests.blender.conftest import ADDON, configure, load_screenplay
 from tests.provider_server import error, expected_text, replay, synthetic
@@ -86,7 +86,7 @@ def test_store_in_keyring_moves_the_key_out_of_the_preferences(server, received,
     backend.file_path = str(tmp_path / "keyring.cfg")  # type: ignore[misc]
     previous = keyring.get_keyring()
     keyring.set_keyring(backend)
-    operators.forget_keyring_cache()
+    credentials.forget()
     try:
         prefs = bpy.context.preferences.addons[ADDON].preferences
         prefs.anthropic_api_key = SECRET
@@ -102,11 +102,11 @@ def test_store_in_keyring_moves_the_key_out_of_the_preferences(server, received,
         assert SECRET.encode() not in everything_saved(tmp_path)
     finally:
         keyring.set_keyring(previous)
-        operators.forget_keyring_cache()
+        credentials.forget()
 
 
 def test_missing_key_is_refused_before_any_request(server, received, no_env_keys, monkeypatch):
-    monkeypatch.setattr(operators, "cached_keyring_get", lambda env_var: None)
+    monkeypatch.setattr(credentials, "keyring_get", lambda env_var: None)
     bpy.context.preferences.system.use_online_access = True
     try:
         configure("anthropic/claude-sonnet-4-5", "")

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import bpy
 import pytest
 
-from screenwriter_llm import operators, pump
+from screenwriter_llm import runtime, settings, texts
 from screenwriter_llm.core.accounting.usage import UsageLedger, UsageRecord
-from screenwriter_llm.props import data_dir
+from screenwriter_llm.settings import data_dir
 from tests.blender.conftest import ADDON, configure, load_screenplay
 from tests.blender.test_reliability import pump_until, start_by_hand
 from tests.provider_server import expected_text, expected_usage, replay, synthetic
@@ -26,7 +26,7 @@ OPENAI = "openai_chat_include_usage_gpt4.sse"
 
 
 def ledger() -> UsageLedger:
-    return UsageLedger(data_dir() / operators.LEDGER_FILE)
+    return UsageLedger(data_dir() / settings.LEDGER_FILE)
 
 
 def last_rows(n: int) -> list[UsageRecord]:
@@ -35,11 +35,11 @@ def last_rows(n: int) -> list[UsageRecord]:
 
 def analyze(source, output="Analysis", statuses=None):
     if statuses is not None:
-        pump.LISTENERS.append(lambda job, batch: statuses.append(job.status_line()))
+        runtime.get().listeners.append(lambda job, batch: statuses.append(job.status_line()))
     try:
         return bpy.ops.screenwriter.analyze_scene(text=source.name, scene=3, output=output)
     finally:
-        pump.LISTENERS.clear()
+        runtime.get().listeners.clear()
 
 
 def test_reported_usage_and_cost_from_the_recording(server, received, capfd):
@@ -66,7 +66,7 @@ def test_reported_usage_and_cost_from_the_recording(server, received, capfd):
     )
     assert row.cost_usd == pytest.approx(usd)
     assert row.operator == "screenwriter.analyze_scene" and row.script == source.name and row.outcome == "finished"
-    kept = json.loads(bpy.data.texts["Analysis"][pump.USAGE_KEY])
+    kept = json.loads(bpy.data.texts["Analysis"][texts.USAGE_KEY])
     assert (kept["input_tokens"], kept["output_tokens"], kept["cost_usd"]) == (12, 5, pytest.approx(usd))
     assert bpy.data.texts["Analysis"].as_string() == expected_text(OPENAI)
 
@@ -186,7 +186,7 @@ def test_a_long_chat_never_overflows_an_8k_window_and_survives_reload(server, re
         assert request.body["messages"][-1]["content"].startswith(f"Question {requests.index(request)}:")
     assert len(requests[-1].body["messages"]) < 61, "old turns were dropped"
     chat_text = bpy.data.texts["Big-Fish - Chat"]
-    stored = operators.load_conversation(chat_text)
+    stored = texts.load_conversation(chat_text)
     assert len(stored.turns) == 60
     assert "dropped" in stored.context and "of 8,192 tokens" in stored.context
     assert chat_text.as_string().count("\nYOU: Question ") == 30
@@ -194,7 +194,7 @@ def test_a_long_chat_never_overflows_an_8k_window_and_survives_reload(server, re
     path = tmp_path / "chat.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(path))
     bpy.ops.wm.open_mainfile(filepath=str(path))
-    assert len(operators.load_conversation(bpy.data.texts["Big-Fish - Chat"]).turns) == 60
+    assert len(texts.load_conversation(bpy.data.texts["Big-Fish - Chat"]).turns) == 60
 
 
 def test_summarise_then_clear(server, received):
@@ -214,5 +214,5 @@ def test_summarise_then_clear(server, received):
     assert "They discussed notes 0 to 2." in last.body["messages"][0]["content"], "the summary is carried"
     assert all("Note 0" not in m["content"] for m in last.body["messages"][1:])
     assert bpy.ops.screenwriter.chat_clear(text=source.name) == {"FINISHED"}
-    assert operators.load_conversation(bpy.data.texts["Brick-and-Steel - Chat"]).turns == []
+    assert texts.load_conversation(bpy.data.texts["Brick-and-Steel - Chat"]).turns == []
     assert "Note 4" in bpy.data.texts["Brick-and-Steel - Chat (previous)"].as_string()

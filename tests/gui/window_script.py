@@ -284,7 +284,7 @@ def wait_for_estimate() -> float | None:
     shown: the sidebar starts loading LiteLLM on a background thread to count tokens (a one-time
     pre-warm). While that import runs, any Python on the main thread may wait for the GIL, so timing
     the invoke then would measure the import, not the operator. Records how long the pre-warm took."""
-    from screenwriter_llm import pump as addon_pump
+    from screenwriter_llm import runtime as addon_runtime
 
     ready = "litellm" in sys.modules and not any(
         t.name == "screenwriter-estimate" for t in threading.enumerate()
@@ -294,7 +294,7 @@ def wait_for_estimate() -> float | None:
         return 0.1
     RESULTS["prewarm_s"] = round(time.perf_counter() - _prewarm["started"], 2)
     RESULTS["prewarm_ready"] = ready
-    RESULTS["estimator_present"] = addon_pump.ESTIMATOR is not None
+    RESULTS["estimator_present"] = addon_runtime.get().estimator is not None
     then(run_stream, 0.2)
     return None
 

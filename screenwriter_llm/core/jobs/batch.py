@@ -1,55 +1,63 @@
-"""Whole-script coverage: analyse many scenes with bounded concurrency and a shared backoff.
+"""Whole-script runs: many planned jobs (one per scene) with bounded concurrency and a shared backoff.
 
-Pure Python (no bpy): the runner starts :class:`~.jobs.Job` objects through a callback, at most
-``concurrency`` at once, and is stepped by the same pump that drains the jobs (a timer in a window,
-a loop headless). When any job is told by the provider to slow down (HTTP 429), no new job starts
-until that wait is over, so the whole batch backs off together instead of every worker hammering
-the rate limit.
+Pure Python (no bpy). Every job of the run is planned before the run starts (:class:`BatchItem`); the run
+only decides when each starts: at most ``concurrency`` at once, and when any job is told by the provider
+to slow down (a rate limit), none starts until that wait is over, so the whole batch backs off together
+instead of every worker hammering the limit. The pump that drains the jobs steps the run and starts what
+:meth:`BatchRun.step` hands back; nothing here calls back into the Blender layer.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..provider.llm import Failed, Finished
+from ..events import Failed, Finished
 from .job import Job
 
 
 @dataclass
-class CoverageRun:
-    """Scenes still to analyse (``pending``, scene numbers in script order) and the jobs running.
+class BatchItem:
+    """One planned job of a run: ``number`` (the scene number), the job (not started) and what the caller
+    needs to start it (its sink), opaque here."""
 
-    ``start_job(scene_number) -> Job`` builds and starts one scene's job (the bpy layer's callback).
-    ``done``/``failed`` collect finished scene numbers; ``paused_until`` is the shared backoff
-    deadline (``time.monotonic()`` seconds).
+    number: int
+    job: Job
+    payload: object = None
+
+
+@dataclass
+class BatchRun:
+    """Planned ``pending`` items in order, the ``running`` ones, and what became of the others.
+
+    ``done``/``failed`` collect scene numbers (failed: number -> message); ``skipped``: scenes not run
+    (already analysed); ``paused_until``: the shared backoff deadline (``time.monotonic()`` seconds);
+    ``payload``: what the caller keeps with the run (its report sink).
     """
 
-    pending: list[int]
-    start_job: Callable[[int], Job]
+    pending: list[BatchItem]
     concurrency: int = 4
     label: str = ""
-    on_finished: Callable[[CoverageRun], None] | None = None
-    running: dict[int, Job] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)
+    payload: object = None
+    running: dict[int, BatchItem] = field(default_factory=dict)
     done: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
-    skipped: list[int] = field(default_factory=list)
     paused_until: float = 0.0
     total: int = 0
     cancelled: bool = False
 
     def __post_init__(self) -> None:
         self.total = self.total or len(self.pending) + len(self.skipped)
+        self.concurrency = max(1, self.concurrency)
 
-    def step(self, now: float | None = None) -> None:
-        """Collect ended jobs, share any rate-limit wait, and start jobs up to the concurrency.
-
-        Call after the pump drained the running jobs (their ``outcome`` is set by the drain).
-        """
+    def step(self, now: float | None = None) -> list[BatchItem]:
+        """Collect ended jobs, share any rate-limit wait, and return the items to start now (they count as
+        running from here). Call after the pump drained the running jobs."""
         now = time.monotonic() if now is None else now
-        for number, job in list(self.running.items()):
-            if job.retry is not None and job.retry_until and "HTTP 429" in job.retry.reason:
+        for number, item in list(self.running.items()):
+            job = item.job
+            if job.retry is not None and job.retry_until and str(job.retry.kind) == "rate_limit":
                 self.paused_until = max(self.paused_until, job.retry_until)
             if job.outcome is None:
                 continue
@@ -59,17 +67,20 @@ class CoverageRun:
             else:
                 self.failed[number] = job.outcome.message if isinstance(job.outcome, Failed) else "cancelled"
         if self.cancelled or now < self.paused_until:
-            return
+            return []
+        started = []
         while self.pending and len(self.running) < self.concurrency:
-            number = self.pending.pop(0)
-            self.running[number] = self.start_job(number)
+            item = self.pending.pop(0)
+            self.running[item.number] = item
+            started.append(item)
+        return started
 
     def cancel(self, reason: str = "Cancelled") -> None:
         """Start nothing more and cancel the running jobs (what they wrote stays)."""
         self.cancelled = True
         self.pending.clear()
-        for job in self.running.values():
-            job.cancel(reason)
+        for item in self.running.values():
+            item.job.cancel(reason)
 
     @property
     def finished(self) -> bool:

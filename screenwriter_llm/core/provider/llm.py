@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from ..events import Cancelled, Event, Failed, Finished, TextDelta, Thinking, Usage
+
 _import_lock = threading.Lock()
 
 
@@ -89,63 +91,20 @@ class LLMRequest:
         return kwargs
 
 
-# --- events (worker -> main thread) -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    """A piece of the answer, to be appended as is."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Thinking:
-    """The model is reasoning; ``chars`` characters of reasoning arrived. Never written as the answer."""
-
-    chars: int
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token usage (LiteLLM's ``usage``): prompt and completion tokens. ``estimated`` is True when the
-    provider reported none and LiteLLM counted the tokens itself (it fills in ``usage`` at the end of
-    a stream that asked for it either way)."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    estimated: bool = False
-
-    @property
-    def total_tokens(self) -> int:
-        """Prompt plus completion tokens."""
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True)
-class Finished:
-    """The answer ended normally. ``finish_reason`` as the provider gave it (``stop``, ``length``...)."""
-
-    finish_reason: str | None
-    model: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The request failed. ``message`` is safe to show a person (no key, no traceback)."""
-
-    message: str
-    error_type: str
-
-
-@dataclass(frozen=True)
-class Cancelled:
-    """The job was cancelled by the user or by Blender's lifecycle (file load, add-on disable)."""
-
-    reason: str
-
-
-Event = TextDelta | Thinking | Usage | Finished | Failed | Cancelled
+# The events this module yields live with every other job event in core/events.py (re-exported here).
+__all__ = [
+    "Cancelled",
+    "Event",
+    "Failed",
+    "Finished",
+    "LLMRequest",
+    "TextDelta",
+    "Thinking",
+    "Usage",
+    "close_stream",
+    "import_litellm",
+    "stream_completion",
+]
 
 
 def _usage_from(obj: Any) -> Usage | None:

@@ -1,6 +1,9 @@
 """Script chat: a conversation attached to a screenplay, stored with its Text in the .blend, and the
 worker-side planning that keeps each request inside the model's context window.
 
+The prompts are task files: the system prompt is ``tasks/chat.md``, the summarise request ``tasks/summary.md``
+(rendered through :mod:`.task`, the screenplay text made prompt data by :mod:`.render`).
+
 Pure Python (no bpy). :func:`context_preparer` runs on the worker thread (it counts tokens with
 LiteLLM through :mod:`.cost`); everything else is cheap and main-thread safe.
 """
@@ -16,15 +19,11 @@ from typing import Any
 from ..provider.llm import LLMRequest
 from ..screenplay.fountain import Scene, Screenplay
 from . import context as ctx
-from .prompts import DATA_TAG, delimit, load_template
+from . import render
+from .task import Task, builtin_task
 
 #: Scene headings listed in the system prompt before the list is cut short (a feature has ~200).
 MAX_LISTED_SCENES = 300
-SUMMARY_INSTRUCTIONS = (
-    "Summarise the conversation below between a screenwriter and a script consultant so it can continue "
-    "without it: the questions asked, the conclusions reached, decisions and open points, names of scenes "
-    "and characters discussed. At most 200 words. Plain text."
-)
 
 
 @dataclass
@@ -45,31 +44,44 @@ class Conversation:
 
     @classmethod
     def from_json(cls, text: str | None) -> Conversation:
-        """Read :meth:`to_json`'s output; an empty or unreadable value gives an empty conversation."""
+        """Read :meth:`to_json`'s output. An empty or unreadable value (not JSON, not an object, a turn that
+        is not a ``user``/``assistant`` message: a .blend may come from anyone) gives an empty conversation;
+        a summary covering more turns than there are is dropped. Never raises."""
         try:
             data = json.loads(text or "{}")
+            if not isinstance(data, dict):
+                return cls()
             turns = [{"role": str(t["role"]), "content": str(t["content"])} for t in data.get("turns", [])]
+            if any(t["role"] not in ("user", "assistant") for t in turns):
+                return cls()
             raw = data.get("summary")
             summary = ctx.ChatSummary(str(raw["text"]), int(raw["covers"])) if raw else None
+            if summary is not None and not 0 <= summary.covers <= len(turns):
+                summary = None
             return cls(str(data.get("source", "")), turns, summary, str(data.get("context", "")))
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return cls()
 
 
-def system_prompt(screenplay: Screenplay, title: str, current: Scene | None) -> str:
-    """The chat's system prompt: the script's title, its scene list and, when the cursor is in a scene,
-    that scene's text as delimited data."""
-    listed = screenplay.scenes[:MAX_LISTED_SCENES]
-    scene_list = "\n".join(f"{s.number}. {s.heading}" for s in listed) or "(no scene headings found)"
-    if len(screenplay.scenes) > MAX_LISTED_SCENES:
-        scene_list += f"\n… and {len(screenplay.scenes) - MAX_LISTED_SCENES} more"
-    current_text = ""
-    if current is not None:
-        current_text = (
-            f"\nThe writer's cursor is in scene {current.number}:\n<{DATA_TAG}>\n"
-            f"{delimit(screenplay.scene_text(current))}\n</{DATA_TAG}>"
-        )
-    return load_template("chat.system").substitute(title=title, scene_list=scene_list, current_scene=current_text)
+def system_prompt(screenplay: Screenplay, title: str, current: Scene | None, task: Task | None = None) -> str:
+    """The chat's system prompt (one string): the instructions, then the script's title and its scene list
+    (at most :data:`MAX_LISTED_SCENES`) as delimited data, then which scene the cursor is in and that
+    scene's text as delimited data (an empty block when ``current`` is None).
+
+    ``task``: a task with the ``title``, ``scene_list`` and ``current_scene`` context and a system template
+    (a user's override of ``chat``); the built-in one by default. Raises :class:`.task.TaskError` if the task
+    is broken or uses a placeholder this does not supply, ``ValueError`` if it has no system template.
+    """
+    values = {
+        "title": title,
+        "scene_list": render.scene_list(screenplay, MAX_LISTED_SCENES),
+        "scene_count": len(screenplay.scenes),
+        **render.current_scene_values(screenplay, current),
+    }
+    messages = (task or builtin_task("chat")).render(values)
+    if not messages or messages[0]["role"] != "system":
+        raise ValueError("The chat task has no system template; add one under '# System'.")
+    return messages[0]["content"]
 
 
 Prepare = Callable[[LLMRequest], tuple[LLMRequest, str]]
@@ -105,9 +117,18 @@ def _count(model: str, messages: Any) -> int:
     return cost.count_tokens(model, messages=messages)
 
 
-def summary_messages(conversation: Conversation, keep_last: int = 4) -> tuple[tuple[dict[str, str], ...], int]:
-    """The request that compresses all but the newest ``keep_last`` turns (with any earlier summary),
-    and how many turns the new summary will cover. Raises ``ValueError`` when there is nothing to do."""
+def summary_messages(
+    conversation: Conversation, keep_last: int = 4, task: Task | None = None
+) -> tuple[tuple[dict[str, str], ...], int]:
+    """The request that compresses all but the newest ``keep_last`` turns (with any earlier summary), and
+    how many turns the new summary will cover.
+
+    Returns ``(({"role": "system", ...}, {"role": "user", ...}), covers)``: the ``summary`` task rendered with
+    ``conversation`` = the earlier summary (if any) and ``"Writer: …"`` / ``"Consultant: …"`` paragraphs.
+    Its request settings (temperature 0.2, at most 400 tokens) are ``builtin_task("summary").request``.
+    ``task``: a user's override of ``summary``; the built-in one by default. Raises ``ValueError`` when there
+    is nothing to summarise yet, :class:`.task.TaskError` if the task file is broken.
+    """
     covers = max(0, len(conversation.turns) - keep_last)
     start = conversation.summary.covers if conversation.summary else 0
     if covers <= start:
@@ -118,7 +139,4 @@ def summary_messages(conversation: Conversation, keep_last: int = 4) -> tuple[tu
     for turn in conversation.turns[start:covers]:
         who = "Writer" if turn["role"] == "user" else "Consultant"
         parts.append(f"{who}: {turn['content']}")
-    return (
-        {"role": "system", "content": SUMMARY_INSTRUCTIONS},
-        {"role": "user", "content": "\n\n".join(parts)},
-    ), covers
+    return (task or builtin_task("summary")).render({"conversation": "\n\n".join(parts)}), covers

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from screenwriter_llm.core.jobs.job import THREAD_NAME_PREFIX, Job
+from screenwriter_llm.core.jobs.plan import Plan
 from screenwriter_llm.core.provider import errors, netgate
 from screenwriter_llm.core.provider.llm import Cancelled, Failed, Finished, LLMRequest
 from screenwriter_llm.core.screenplay import fountain
@@ -47,7 +48,7 @@ def run(job: Job, timeout: float = 30.0) -> str:
 def test_job_streams_text_and_usage(server, provider, model, recording):
     server.enqueue(provider, replay(recording))
     request = LLMRequest(model=model, messages=MESSAGES, api_base=server.api_base(provider), api_key="sk-test")
-    job = Job(request=request)
+    job = Job(Plan.for_request(request))
     assert run(job) == expected_text(recording)
     assert isinstance(job.outcome, Finished)
     usage = expected_usage(recording)
@@ -67,7 +68,7 @@ def test_job_cancel_closes_the_stream_and_keeps_what_arrived(server):
         model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.api_base("openai"), api_key="sk-test"
     )
     before = len(server.requests())
-    job = Job(request=request).start()
+    job = Job(Plan.for_request(request)).start()
     text = ""
     while len(text) < 30:
         job.wait_for_event(0.1)
@@ -86,7 +87,7 @@ def test_job_turns_a_stream_cut_into_an_error_after_the_partial_text(server):
     request = LLMRequest(
         model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.api_base("openai"), api_key="sk-test"
     )
-    job = Job(request=request)
+    job = Job(Plan.for_request(request))
     text = run(job)
     assert text.split()[:3] == ["tok0", "tok1", "tok2"]
     assert isinstance(job.outcome, Failed)
@@ -101,7 +102,7 @@ def test_job_reports_a_401_with_the_key_to_set(server):
         api_base=server.api_base("openai"),
         api_key="sk-test-secret-key-123456789",
     )
-    job = Job(request=request)
+    job = Job(Plan.for_request(request))
     assert run(job) == ""
     assert isinstance(job.outcome, Failed) and job.outcome.error_type == "auth"
     assert "OPENAI_API_KEY" in job.outcome.message
@@ -109,7 +110,8 @@ def test_job_reports_a_401_with_the_key_to_set(server):
 
 
 def test_offline_mock_response_streams_without_network():
-    job = Job(request=LLMRequest(model="openai/gpt-4o-mini", messages=MESSAGES, mock_response="A demo answer."))
+    request = LLMRequest(model="openai/gpt-4o-mini", messages=MESSAGES, mock_response="A demo answer.")
+    job = Job(Plan.for_request(request))
     assert run(job) == "A demo answer."
     assert isinstance(job.outcome, Finished)
 
