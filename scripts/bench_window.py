@@ -106,7 +106,7 @@ def run_blender(api_base: str, workdir: Path) -> dict[str, Any]:
     from tests.provider_server import synthetic_pieces, synthetic_text
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench import answer_text
+    from bench_common import answer_text
 
     tmp = workdir / "window"
     if tmp.exists():
@@ -181,7 +181,7 @@ def run_blender(api_base: str, workdir: Path) -> dict[str, Any]:
 def figures(raw: dict[str, Any]) -> dict[str, Any]:
     """Turn the in-Blender JSON into the window figures (ms)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench import summary
+    from bench_common import summary
 
     beats = raw["beats"]
     phases = raw["phases"]
@@ -229,9 +229,9 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def rows(data: dict[str, Any]) -> list[Any]:
-    """Table rows for the window figures (bench.Row)."""
+    """Table rows for the window figures (bench_common.Row)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench import Row
+    from bench_common import Row
 
     if "skipped" in data:
         return [Row("Window: main-loop gaps while streaming", f"not measured: {data['skipped']}", "", "", False)]
@@ -271,9 +271,9 @@ def rows(data: dict[str, Any]) -> list[Any]:
 
 
 def measure(server: Any, workdir: Path) -> tuple[dict[str, Any], list[Any]]:
-    """Queue the replies on ``server`` (bench.Server), run Blender, return (figures, rows)."""
+    """Queue the replies on ``server`` (bench_common.Server), run Blender, return (figures, rows)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench import answer_text
+    from bench_common import answer_text
 
     missing = _missing()
     if missing:
@@ -292,7 +292,7 @@ def main() -> int:
     import tempfile
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench import Server, print_table
+    from bench_common import Server, print_table
 
     workdir = Path(tempfile.mkdtemp(prefix="screenwriter-bench-window-"))
     server = Server(workdir)

@@ -6,6 +6,8 @@
 #   scripts/bootstrap.sh --bpy53    also .venv-bpy53/  CPython 3.13 + requirements/bpy53.txt (Blender 5.3 bpy)
 #   scripts/bootstrap.sh --gui      also Debian's blender, xvfb and xauth, and .gui-deps/ (requirements/runtime.txt
 #                                   installed with --target, for Debian's blender, which runs /usr/bin/python3.11)
+#   scripts/bootstrap.sh --oracles  also .oracles/  the reference tools tests compare against: afterwriting (npm ci of
+#                                   tests/oracles/package-lock.json), and Debian's poppler-utils if .venv lacks pypdf
 #
 # Idempotent: each environment keeps a stamp file holding the sha256 of the lock it was installed from, so a
 # second run with unchanged locks only checks the stamps. Every install is `pip install --require-hashes`.
@@ -21,9 +23,10 @@ STAMP_NAME=".bootstrap-stamp"
 want_bpy42=0
 want_bpy53=0
 want_gui=0
+want_oracles=0
 
 usage() {
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 say() {
@@ -40,6 +43,7 @@ for arg in "$@"; do
         --bpy42) want_bpy42=1 ;;
         --bpy53) want_bpy53=1 ;;
         --gui) want_gui=1 ;;
+        --oracles) want_oracles=1 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $arg" ;;
     esac
@@ -175,6 +179,53 @@ make_gui_deps() {
     say ".gui-deps ready"
 }
 
+# oracle_debian_package COMMAND PACKAGE: install Debian's PACKAGE unless COMMAND is on PATH (as root; else stop).
+oracle_debian_package() {
+    local command="$1" pkg="$2"
+    if command -v "$command" >/dev/null 2>&1; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "no $command and no apt-get here: install $command (Debian: $pkg)."
+    [ "$(id -u)" -eq 0 ] \
+        || die "no $command: install it as root: apt-get update && apt-get install -y $pkg (then rerun with --oracles)"
+    say "installing Debian package $pkg (for $command)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+    command -v "$command" >/dev/null 2>&1 || die "Debian's $pkg was installed but $command is still not on PATH."
+}
+
+# The test oracles (tests/unit/core/screenplay/test_pages.py runs afterwriting's CLI and counts its PDF's pages).
+# npm ci installs exactly tests/oracles/package-lock.json (integrity-checked) into .oracles/node_modules;
+# --ignore-scripts because the one install script in that tree (snyk's, a dependency afterwriting never runs)
+# downloads a prebuilt binary. The PDF's pages are counted with .venv's pypdf, or else poppler's pdfinfo.
+make_oracles() {
+    local dir="$ROOT/.oracles" lock="$ROOT/tests/oracles/package-lock.json" want
+    oracle_debian_package node nodejs
+    oracle_debian_package npm npm
+    want="$(lock_sha256 "$lock")"
+    if [ -f "$dir/$STAMP_NAME" ] && [ "$(cat "$dir/$STAMP_NAME")" = "$want" ] \
+        && [ -f "$dir/node_modules/afterwriting/awc.js" ]; then
+        say ".oracles is up to date with tests/oracles/package-lock.json"
+    else
+        say "installing tests/oracles/package-lock.json into .oracles (npm ci, integrity-checked)"
+        mkdir -p "$dir"
+        rm -f "$dir/$STAMP_NAME"
+        cp "$ROOT/tests/oracles/package.json" "$lock" "$dir/"
+        npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null \
+            || die "npm ci of tests/oracles/package-lock.json into .oracles failed (see npm's message above)."
+        node "$dir/node_modules/afterwriting/awc.js" --help >/dev/null \
+            || die "afterwriting does not run with $(node --version 2>&1) (.oracles/node_modules/afterwriting/awc.js)."
+        echo "$want" >"$dir/$STAMP_NAME"
+        say ".oracles ready (afterwriting $(node -p "require('$dir/node_modules/afterwriting/package.json').version"))"
+    fi
+    if "$ROOT/.venv/bin/python" -c "import pypdf" 2>/dev/null; then
+        say "PDF pages are counted with .venv's pypdf"
+    else
+        oracle_debian_package pdfinfo poppler-utils
+        say "PDF pages are counted with pdfinfo (.venv has no pypdf)"
+    fi
+}
+
 check_python PYTHON 3.11 "the development environment (.venv)"
 make_venv ".venv" "requirements/dev.txt"
 if [ "$want_bpy42" -eq 1 ]; then
@@ -187,5 +238,8 @@ fi
 if [ "$want_gui" -eq 1 ]; then
     ensure_debian_packages
     make_gui_deps
+fi
+if [ "$want_oracles" -eq 1 ]; then
+    make_oracles
 fi
 say "done"

@@ -141,3 +141,22 @@ def test_a_refused_request_is_not_offered_for_confirmation(ledger):
     spend(ledger, 0.99)
     decision = budget.check(ledger, budget.Limits(daily_usd=1.0, confirm_usd=0.01), estimate(0.25), NOW)
     assert decision.status == "refused" and not decision.needs_confirmation
+
+
+def test_usd_and_token_limits_of_one_period_read_the_ledger_once(ledger):
+    spend(ledger, 0.30, tokens=4_000)
+    queries = []
+
+    class Counting:
+        def totals(self, start, end):
+            queries.append((start, end))
+            return ledger.totals(start, end)
+
+    limits = budget.Limits(daily_usd=1.0, daily_tokens=5_000)
+    decision = budget.check(Counting(), limits, estimate(0.05, tokens=1_200), NOW)
+
+    assert len(queries) == 1  # one query per period, shared by its two limits
+    assert [(s.period, s.unit) for s in decision.states] == [("day", "usd"), ("day", "tokens")]
+    assert decision.states[0].spent == pytest.approx(0.30) and decision.states[1].spent == 4_000
+    assert decision.states[0].resets_at == decision.states[1].resets_at
+    assert decision.status == "refused" and decision.limit.unit == "tokens"  # 4,000 + 1,200 tokens > 5,000

@@ -147,3 +147,16 @@ def test_a_locked_cache_is_a_readable_error(tmp_path):
 def test_bad_caps_are_refused(tmp_path):
     with pytest.raises(ValueError):
         ResponseCache(tmp_path / "responses.sqlite3", max_entries=0)
+
+
+def test_an_overwritten_cache_file_is_a_readable_error_on_read(tmp_path):
+    cache = ResponseCache(tmp_path / "responses.sqlite3")
+    key = request_key(**REQUEST)
+    cache.put(key, "an answer", "openai/gpt-4o-mini")
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"responses.sqlite3{suffix}").unlink(missing_ok=True)
+    cache.path.write_bytes(b"not a database at all, " * 200)
+    with pytest.raises(CacheError, match="cannot be read"):
+        cache.get(key)
+    with pytest.raises(CacheError, match="cannot be read"):
+        cache.stats()

@@ -4,6 +4,7 @@ token counts from its token_counter, context windows from get_model_info."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -217,3 +218,39 @@ def test_tokens_per_second_counts_from_the_first_token():
 )
 def test_format_usd(usd, text):
     assert cost.format_usd(usd) == text
+
+
+def test_a_cost_without_rates_still_shows_its_usd():
+    line = cost.Cost(100, 20, 0.25, None, False, "provider", "map").describe()
+    assert line == "100 in / 20 out / 120 total tokens, $0.25"
+
+
+def test_a_model_whose_map_entry_is_missing_is_unknown(litellm, monkeypatch):
+    # An Ollama name without a model: no map entry, and never looked up on a server.
+    assert cost.lookup_model("ollama_chat/") is None
+    assert cost.cost_for("ollama_chat/", 10, 10).usd is None
+    # get_model_info names a key the map does not hold (as for a model registered at run time without prices).
+    monkeypatch.setattr(litellm, "get_model_info", lambda model: {"key": "registered-at-run-time"})
+    assert cost.lookup_model("openai/gpt-4-0613") is None
+    assert cost.context_window("openai/gpt-4-0613", 777) == 777
+
+
+def test_the_estimator_keeps_the_latest_keys_and_join_waits_for_running_work():
+    release = threading.Event()
+    estimator = cost.Estimator(keep=2)  # no on_done: nothing to call back
+    for key in ("a", "b", "c"):
+        assert estimator.get(key, lambda key=key: key.upper()) is None
+        assert estimator.wait(key, 5)
+    assert [estimator.get(key, lambda: "again") for key in ("b", "c")] == ["B", "C"]
+    assert estimator.get("a", lambda: "A2") is None  # "a" was evicted: computed again
+    assert estimator.wait("a", 5) and estimator.get("a", lambda: "never") == "A2"
+
+    assert estimator.get("slow", lambda: release.wait(5) and "done") is None
+    started = time.monotonic()
+    estimator.join(0.2)  # gives up after its timeout while the work still runs
+    assert 0.15 <= time.monotonic() - started < 3
+    assert not estimator.wait("slow", 0)
+    release.set()
+    estimator.join(5)
+    assert estimator.wait("never-started", 0)  # nothing running for a key: nothing to wait for
+    assert estimator.get("slow", lambda: "x") == "done"

@@ -348,3 +348,55 @@ def test_an_exception_inside_a_transaction_writes_nothing(ledger):
     assert ledger.totals().requests == 0
     assert ledger.record_many([record(NOW), record(NOW)]) == 2
     assert ledger.totals().requests == 2
+
+
+def test_period_bounds_default_to_the_systems_local_now():
+    before = datetime.now().astimezone()
+    start, end = period_bounds("day")
+    after = datetime.now().astimezone()
+    assert start.utcoffset() == before.utcoffset() or start.utcoffset() == after.utcoffset()  # the OS's zone
+    assert start <= before and after < end
+    assert (start.hour, start.minute, start.second, start.microsecond) == (0, 0, 0, 0)
+    assert start.date() == before.date() and end.date() == start.date() + timedelta(days=1)
+
+
+def test_totals_describe_every_kind_of_request(ledger):
+    ledger.record(record(NOW, cost_usd=0.02, estimated=True))
+    ledger.record(record(NOW, cost_usd=None))
+    ledger.record(record(NOW, outcome="cached", cost_usd=0.0))
+
+    totals = ledger.totals(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+
+    assert totals.describe() == "3 requests, 220 tokens, $0.02 (+1 with unknown cost, 1 estimated, 1 cached)"
+    assert ledger.totals(NOW + timedelta(hours=1), NOW + timedelta(hours=2)).describe() == "0 requests, 0 tokens, $0.00"
+
+
+def test_a_ledger_whose_file_became_a_folder_cannot_be_opened_for_writing(ledger):
+    ledger.path.unlink()
+    ledger.path.mkdir()
+    with pytest.raises(LedgerError, match="cannot be opened"):
+        ledger.record(record(NOW))
+
+
+def test_a_ledger_whose_file_was_overwritten_is_a_readable_error(ledger):
+    ledger.record(record(NOW))
+    for suffix in ("-wal", "-shm"):
+        Path(f"{ledger.path}{suffix}").unlink(missing_ok=True)
+    ledger.path.write_bytes(b"not a database at all, " * 200)
+    with pytest.raises(LedgerError, match="cannot be read: file is not a database"):
+        ledger.schema_version()
+    with pytest.raises(LedgerError, match="cannot be opened: file is not a database"):
+        ledger.record(record(NOW))
+
+
+def test_a_failed_migration_leaves_the_file_as_it_was(tmp_path):
+    path = tmp_path / "usage.sqlite3"
+    with sqlite3.connect(path) as conn:  # someone else's table under our name, and no schema_version
+        conn.execute("CREATE TABLE requests (other TEXT)")
+    with pytest.raises(LedgerError, match="cannot be opened"):
+        UsageLedger(path)
+    with sqlite3.connect(path) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(requests)")]
+    assert tables == {"requests"}  # the CREATE TABLE schema_version was rolled back too
+    assert columns == ["other"]

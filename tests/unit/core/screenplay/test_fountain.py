@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from screenwriter_llm.core.screenplay.fountain import Screenplay, normalize, parse
+from screenwriter_llm.core.screenplay.fountain import Screenplay, _title, normalize, parse
 
 REPO = Path(__file__).resolve().parents[4]
 SHARED = Path(os.environ.get("SCREENWRITER_SHARED") or REPO.parent / "shared")
@@ -227,3 +227,83 @@ def test_text_without_title_page_or_headings() -> None:
     assert screenplay.scenes == ()
     assert screenplay.scene_at_line(0) is None
     assert parse("").lines == ("",)
+
+
+def test_characters_in_a_scene_in_order_of_first_line_without_extensions() -> None:
+    text = _script(
+        "INT. KITCHEN - DAY",  # 0
+        "",
+        "BRICK (V.O.)",  # 2: the extension goes
+        "Coffee?",
+        "",
+        "STEEL (CONT'D)",  # 5
+        "No.",
+        "",
+        "BRICK",  # 8: a second cue of BRICK adds no name
+        "Tea, then.",
+        "",
+        "EXT. GARDEN - NIGHT",  # 11
+        "",
+        "@McCLANE",  # 13: a forced cue, mixed case
+        "Yippee.",
+        "",
+        "STEEL",  # 16
+        "Quiet.",
+    )
+    screenplay = parse(text)
+    kitchen, garden = screenplay.scenes
+
+    assert screenplay.cues == ((2, "BRICK"), (5, "STEEL"), (8, "BRICK"), (13, "McCLANE"), (16, "STEEL"))
+    assert screenplay.characters_in(kitchen) == ["BRICK", "STEEL"]
+    assert screenplay.characters_in(garden) == ["McCLANE", "STEEL"]
+    silent = parse(_script("INT. EMPTY ROOM - DAY", "", "Nobody speaks."))
+    assert silent.characters_in(silent.scenes[0]) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fountain-py folds a dual-dialogue pair (cue ending in ^) into one DUAL_DIALOGUE element, "
+    "whose two cues parse() does not read: both speakers are missing from cues",
+)
+def test_both_speakers_of_dual_dialogue_are_characters_of_the_scene() -> None:
+    screenplay = parse(_script("INT. KITCHEN - DAY", "", "BRICK", "Tea.", "", "STEEL ^", "Quiet.", ""))
+
+    assert screenplay.characters_in(screenplay.scenes[0]) == ["BRICK", "STEEL"]
+
+
+def test_characters_in_every_scene_of_a_real_script_come_from_its_own_lines() -> None:
+    screenplay = parse(_read("Brick-and-Steel.fountain"))
+
+    every = [name for scene in screenplay.scenes for name in screenplay.characters_in(scene)]
+    assert {"BRICK", "STEEL"} <= set(every)
+    for scene in screenplay.scenes:
+        names = screenplay.characters_in(scene)
+        assert len(names) == len(set(names))
+        for name in names:  # each name stands on a cue line of that scene
+            assert any(
+                screenplay.lines[line].strip().lstrip("@").startswith(name)
+                and scene.start_line <= line <= scene.end_line
+                for line, cue in screenplay.cues
+                if cue == name
+            )
+
+
+@pytest.mark.parametrize(
+    ("title_page", "title"),
+    [
+        ("Title: \\*Star\\* _Under_ **Bold**", "*Star* Under Bold"),  # escaped markers stay, markup goes
+        ("Title: **  **", None),  # only markup and spaces: no title
+        ("Title:", None),
+        ("Author: Nobody", None),  # a title page without a title
+    ],
+)
+def test_title_markup_escapes_and_empty_titles(title_page: str, title: str | None) -> None:
+    assert parse(_script(title_page, "", "INT. ROOM - DAY", "", "Action.")).title == title
+
+
+def test_a_title_given_as_a_list_of_lines_is_joined() -> None:
+    # fountain-py's metadata values may be lists (of elements, in a document it reads back); each item's text
+    # counts as a line of the title.
+    assert _title({"title": ["_**BRICK & STEEL**_", "_**FULL RETIRED**_"]}) == "BRICK & STEEL FULL RETIRED"
+    assert _title({"title": []}) is None
+    assert _title({}) is None
