@@ -14,6 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import errors
+from .redact import redact, redact_key
+
+__all__ = ["KEYRING_SERVICE", "ResolvedKey", "keyring_get", "keyring_set", "redact_key", "resolve_key"]
 
 #: The keyring "service" under which keys are stored; the username is the environment variable name.
 KEYRING_SERVICE = "screenwriter_llm"
@@ -30,13 +33,8 @@ class ResolvedKey:
 
     @property
     def redacted(self) -> str:
-        """The key as it may be shown: ``sk-…abcd``."""
+        """The key as it may be shown: ``sk-…abcd`` (:func:`.redact.redact_key`)."""
         return redact_key(self.value)
-
-
-def redact_key(value: str) -> str:
-    """A key shortened for display: the first three and last four characters (``sk-…abcd``)."""
-    return f"{value[:3]}…{value[-4:]}" if len(value) > 10 else "…"
 
 
 def keyring_get(env_var: str) -> str | None:
@@ -68,7 +66,7 @@ def keyring_set(env_var: str, value: str) -> None:
         keyring.set_password(KEYRING_SERVICE, env_var, value)
     except (KeyringError, RuntimeError, OSError) as exc:
         raise RuntimeError(
-            f"No usable system keyring ({errors.redact(str(exc), (value,))}). Keep the key in the "
+            f"No usable system keyring ({redact(str(exc), (value,))}). Keep the key in the "
             f"environment variable {env_var} or in the add-on preferences instead."
         ) from exc
 

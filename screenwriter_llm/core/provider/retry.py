@@ -5,27 +5,28 @@ retry would repeat text: DESIGN.md, "Never retry after the first token").
 Why our own: the OpenAI SDK inside LiteLLM retries silently (twice, honouring Retry-After) and
 LiteLLM's ``num_retries`` neither shows the waits nor distinguishes fallbacks; the job turns both
 off (``max_retries=0``) and applies this policy, so the status line can show every wait.
+
+What is worth a retry or a fallback is a property of the failure's kind
+(:attr:`.errors.ErrorKind.retryable`, :attr:`.errors.ErrorKind.falls_back`), decided once by
+:func:`.errors.classify`; this module only adds the waiting.
 """
 
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from . import errors
+from .errors import ErrorKind
 
-#: HTTP statuses retried with backoff: rate limit, server errors and Anthropic's 529 "overloaded".
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
-#: LiteLLM exception classes (by name, so this module needs no LiteLLM import) worth a retry.
-RETRY_CLASSES = frozenset(
-    {"RateLimitError", "ServiceUnavailableError", "InternalServerError", "BadGatewayError", "APIConnectionError"}
-)
 #: Failures after which the next fallback model is worth trying (the request itself may be fine).
-FALLBACK_KINDS = frozenset({"auth", "not_found", "rate_limit", "unavailable", "connection", "context_window"})
+FALLBACK_KINDS: frozenset[ErrorKind] = frozenset(kind for kind in ErrorKind if kind.falls_back)
 
 
 @dataclass(frozen=True)
@@ -34,21 +35,28 @@ class RetryPolicy:
 
     ``max_retries`` retries per model (preference, default 5); delays ``base_delay`` * 1, 2, 4, 8, 16
     seconds, each with up to 25 % random jitter added, or the provider's ``Retry-After`` when it sends
-    one; the waits of one model add up to at most ``max_total_wait`` seconds (about a minute).
+    a usable one; the waits of one model add up to at most ``max_total_wait`` seconds (about a minute).
     """
 
     max_retries: int = 5
     base_delay: float = 1.0
     max_total_wait: float = 60.0
 
-    def delay(self, exc: BaseException, attempt: int, waited: float) -> float | None:
+    def delay(
+        self, exc: BaseException, attempt: int, waited: float, kind: ErrorKind | str | None = None
+    ) -> float | None:
         """Seconds to wait before retry number ``attempt + 1`` after ``exc``, or None to stop retrying.
 
         ``attempt`` counts the retries already made (0 after the first failure); ``waited`` is the
-        seconds already spent waiting for this model. Non-retryable errors (400, 401, 403, 404,
-        context window) give None at once.
+        seconds already spent waiting for this model; ``kind`` is ``exc``'s kind when the caller has
+        already classified it (:func:`.errors.classify` otherwise). Kinds that are not
+        :attr:`~.errors.ErrorKind.retryable` (bad request, auth, not found, context window, timeout:
+        a deadline the user set is not extended) give None at once.
         """
-        if attempt >= self.max_retries or not is_retryable(exc):
+        if attempt >= self.max_retries:
+            return None
+        kind = errors.classify(exc) if kind is None else ErrorKind.coerce(kind)
+        if not kind.retryable:
             return None
         delay = retry_after_seconds(exc)
         if delay is None:
@@ -60,53 +68,72 @@ class RetryPolicy:
 
 
 def status_of(exc: BaseException) -> int | None:
-    """The HTTP status of a provider error, or None (connection errors, timeouts)."""
-    status = getattr(exc, "status_code", None)
-    return status if isinstance(status, int) else None
+    """The HTTP status the server answered with, or None (connection errors, timeouts, a bad HTTP 200
+    body): :func:`.errors.http_status`."""
+    return errors.http_status(exc)
 
 
 def is_retryable(exc: BaseException) -> bool:
     """True for rate limits, overload, 5xx and connection failures; False for bad requests, auth,
-    not found, context-window errors and timeouts (a deadline the user set is not extended)."""
-    name = type(exc).__name__
-    if name in ("ContextWindowExceededError", "MidStreamFallbackError") or errors.is_timeout(exc):
-        return False
-    if errors.is_connection_error(exc):
-        return True
-    status = status_of(exc)
-    if name in RETRY_CLASSES:
-        return status is None or status in RETRY_STATUSES or name == "APIConnectionError"
-    return status in RETRY_STATUSES or isinstance(exc, ConnectionError)
+    not found, context-window errors and timeouts (``classify(exc).retryable``)."""
+    return errors.classify(exc).retryable
 
 
 def _headers(exc: BaseException) -> Mapping[str, Any]:
-    headers = getattr(exc, "litellm_response_headers", None)
-    if not headers:
-        headers = getattr(getattr(exc, "response", None), "headers", None)
-    if not headers:
-        return {}
-    return {str(k).lower(): v for k, v in dict(headers).items()}
+    """The response headers of ``exc`` or of the first exception in its chain that has any, with
+    lower-case names."""
+    current: BaseException | None = exc
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for headers in (
+            getattr(current, "litellm_response_headers", None),
+            getattr(getattr(current, "response", None), "headers", None),
+            getattr(current, "headers", None),
+        ):
+            if headers:
+                try:
+                    return {str(k).lower(): v for k, v in dict(headers).items()}
+                except (TypeError, ValueError):
+                    continue
+        inner = getattr(current, "original_exception", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__ or current.__context__
+    return {}
+
+
+def _positive_seconds(value: Any, scale: float = 1.0) -> float | None:
+    """``value`` as a finite number of seconds greater than zero, or None."""
+    try:
+        seconds = float(str(value).strip()) * scale
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 def retry_after_seconds(exc: BaseException, now: float | None = None) -> float | None:
-    """The provider's requested wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP
-    date, RFC 9110 section 10.2.3), in seconds; None when absent or unreadable."""
+    """The provider's requested wait from ``retry-after-ms`` or ``Retry-After`` (delay-seconds or an
+    HTTP-date, RFC 9110 section 10.2.3), in seconds.
+
+    None when absent or not usable: zero, negative, not a number, or a date that is not in the future
+    (``now``: epoch seconds, default the current time) count as absent, so the normal backoff applies;
+    they never mean "retry at once".
+    """
     headers = _headers(exc)
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except (TypeError, ValueError):
-            pass
+    if "retry-after-ms" in headers:
+        seconds = _positive_seconds(headers["retry-after-ms"], 1 / 1000)
+        if seconds is not None:
+            return seconds
     value = headers.get("retry-after")
     if value is None:
         return None
+    seconds = _positive_seconds(value)
+    if seconds is not None:
+        return seconds
     try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(str(value)).timestamp()
-    except (TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(str(value).strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when - (time.time() if now is None else now))
+    if when.tzinfo is None:  # "-0000" parses naive; HTTP dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    remaining = when.timestamp() - (time.time() if now is None else now)
+    return remaining if remaining > 0 else None
