@@ -23,7 +23,7 @@ from .core.jobs.job import Job
 from .core.jobs.plan import PlanError, RequestSettings, plan_request
 from .core.screenplay import fountain
 from .core.tasks import chat, render
-from .core.tasks.task import Task, TaskCatalog, TaskError, load_tasks
+from .core.tasks.task import Task, TaskCatalog, TaskError
 
 #: Where a user's own task files live by default, inside the add-on's user directory.
 USER_TASKS_FOLDER = "tasks"
@@ -58,9 +58,9 @@ def user_tasks_folder(context: Context | None = None) -> Path | None:
 
 
 def catalog(context: Context | None = None) -> TaskCatalog:
-    """Every task, built-in and the user's (a user task with a built-in id replaces it). Loaded from the files
-    now: task files are small, and a command runs rarely; panels use the runtime's copy."""
-    return load_tasks(user_tasks_folder(context))
+    """Every task, built-in and the user's (a user task with a built-in id replaces it), from the runtime's copy
+    (reloaded when a task file changes)."""
+    return runtime.get().tasks(user_tasks_folder(context))
 
 
 def task(task_id: str, context: Context | None = None) -> Task:
@@ -126,7 +126,7 @@ def pick_scene(source: bpy.types.Text, number: int) -> tuple[fountain.Screenplay
     Raises:
         CommandError: No scene headings; a negative number; a number beyond the script (says how many scenes).
     """
-    screenplay = runtime.get().screenplay(source)
+    screenplay = runtime.get().screenplay(source, fresh=True)
     if not screenplay.scenes:
         raise CommandError(
             f"No scene headings found in '{source.name}'. A scene heading starts with INT. or EXT. "
@@ -179,7 +179,7 @@ def analyze_scene(
         config, chosen, messages, operator=operator or "screenwriter.analyze_scene", label=source.name, target=target
     )
     stored = {"task": chosen.id, "source": source.name, **config.as_stored(), "messages": list(messages)}
-    sink = sinks.AnswerSink(target, source.name, stored)
+    sink = sinks.AnswerSink(target, source.name, stored, settings.secrets(context, config))
     info = f"Analysing scene {picked.number} ({picked.heading}) into '{target}'"
     return Prepared(job, sink, info, warnings)
 
@@ -213,7 +213,7 @@ def regenerate(context: Context, output: str = "", use_current_settings: bool = 
         target=output_text.name,
     )
     stored = {**stored, **config.as_stored()}
-    sink = sinks.AnswerSink(output_text.name, source_name, stored)
+    sink = sinks.AnswerSink(output_text.name, source_name, stored, settings.secrets(context, config))
     return Prepared(job, sink, f"Regenerating '{output_text.name}' with {config.model}", warnings)
 
 
@@ -227,7 +227,7 @@ def chat_send(context: Context, text: str = "", message: str = "") -> Prepared:
     if not message:
         raise CommandError("Type a message to send.")
     chosen = task("chat", context)
-    screenplay = runtime.get().screenplay(source)
+    screenplay = runtime.get().screenplay(source, fresh=True)
     title = title_of(source, screenplay)
     include = settings.scene_settings(context).chat_include_scene
     current = screenplay.scene_at_line(source.current_line_index) if include else None
@@ -249,7 +249,7 @@ def chat_send(context: Context, text: str = "", message: str = "") -> Prepared:
         config, chosen, messages, operator="screenwriter.chat_send", label=source.name,
         target=conversation_text.name, prepare=prepare,
     )
-    sink = sinks.ChatSink(conversation_text.name, source.name, title, message)
+    sink = sinks.ChatSink(conversation_text.name, source.name, title, message, settings.secrets(context, config))
     return Prepared(job, sink, f"Asking {config.model}…", warnings)
 
 
@@ -309,7 +309,7 @@ def analyze_all_scenes(
     state = runtime.get()
     if state.run_for(source.name) is not None:
         raise CommandError(f"'{source.name}' is already being analysed; cancel it first.")
-    screenplay = state.screenplay(source)
+    screenplay = state.screenplay(source, fresh=True)
     if not screenplay.scenes:
         raise CommandError(f"No scene headings found in '{source.name}'.")
     chosen = task("analyze_scene", context)
@@ -317,6 +317,7 @@ def analyze_all_scenes(
     title = title_of(source, screenplay)
     pending: list[BatchItem] = []
     skipped: list[int] = []
+    known = settings.secrets(context, config)
     for scene in screenplay.scenes:
         target = texts.analysis_name(source.name, scene.number)
         try:
@@ -330,7 +331,7 @@ def analyze_all_scenes(
             config, chosen, messages, operator="screenwriter.analyze_all_scenes", label=source.name, target=target
         )
         stored = {"task": chosen.id, "source": source.name, **config.as_stored(), "messages": list(messages)}
-        pending.append(BatchItem(scene.number, job, sinks.AnswerSink(target, source.name, stored)))
+        pending.append(BatchItem(scene.number, job, sinks.AnswerSink(target, source.name, stored, known)))
     report_name = texts.coverage_name(source.name)
     report = sinks.ReportSink(report_name, source.name, title, [(s.number, s.heading) for s in screenplay.scenes])
     run = BatchRun(pending, concurrency, label=source.name, skipped=skipped, payload=report)

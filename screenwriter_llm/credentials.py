@@ -8,7 +8,8 @@ Text, a log or a message (DESIGN.md, "Keys").
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 
 from .core.provider import errors, keys, netgate
 
@@ -59,3 +60,13 @@ def key_for_model(
         "in the add-on preferences (Edit > Preferences > Add-ons > Screenwriter LLM), or choose a local "
         "model (for example ollama_chat/llama3.1)."
     )
+
+
+def known_secrets(preference_keys: Iterable[str | None] = ()) -> tuple[str, ...]:
+    """Every key the add-on knows now: the provider environment variables that are set, the keyring values looked
+    up this session, and ``preference_keys`` (the preference fields and the proxy key). The sinks redact these
+    from model output before it is written (an endpoint that echoes the key must not land it in a Text)."""
+    found = {os.environ.get(env_var) for env_var in errors.PROVIDER_KEY_ENV.values()}
+    found |= set(_keyring.values())
+    found |= set(preference_keys)
+    return tuple(sorted(value for value in found if value and value != LOCAL_PLACEHOLDER_KEY))

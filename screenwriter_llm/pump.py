@@ -46,6 +46,14 @@ STATUS_REDRAW_INTERVAL = 0.5
 #: The longest the timer backs off to when Blender's main loop is slow (seconds).
 MAX_INTERVAL = 0.25
 _tick_state = {"last": 0.0, "status_redrawn": 0.0}
+#: How many synchronous drivers are running now (an operator in background mode, the API): the add-on must not
+#: free its operator classes under a running operator (disabling it from a listener crashed Blender).
+_driving = [0]
+
+
+def driving() -> bool:
+    """True while :func:`drive` runs (an operator or API call is inside the pump)."""
+    return _driving[0] > 0
 
 
 def _guarded(what: str, call: Callable[[], object]) -> str:
@@ -94,14 +102,16 @@ def pump_job(job: Job) -> Batch:
     job.check_deadlines()
     batch = job.drain()
     error = ""
+    ended = job.outcome is not None
     if entry is not None:
         sink = entry.sink
         error = _guarded("write the answer", lambda: sink.write(job, batch))
         if error:
             job.cancel(error)
-        if batch.outcome is not None:
+        if ended and (error or not sink.pending):
             error = _guarded("finish the answer", lambda: sink.close(job)) or error
-    if batch.outcome is not None:
+            state.jobs.pop(job.id, None)
+    elif ended:
         state.jobs.pop(job.id, None)
     state.statuses[job.label] = Status(f"Error: {error}", "error") if error else describe(job)
     for listener in list(state.listeners):
@@ -213,11 +223,24 @@ def drive(done: Callable[[], bool], poll: float = INTERVAL) -> None:
     running job has events (at most every ``poll`` seconds). Ctrl-C cancels every job and run; what arrived
     stays."""
     state = runtime.get()
+    _driving[0] += 1
+    try:
+        _drive(state, done, poll)
+    finally:
+        _driving[0] -= 1
+
+
+def _drive(state: runtime.Runtime, done: Callable[[], bool], poll: float) -> None:
     while not done():
+        if runtime.current() is not state:
+            return  # the add-on was disabled (and its jobs cancelled) from inside this drive
         try:
             jobs = state.running()
-            if jobs:
-                jobs[0].wait_for_event(poll / max(1, len(jobs)))
+            waiting = [job for job in jobs if job.outcome is None]
+            if waiting and len(waiting) == len(jobs):
+                waiting[0].wait_for_event(poll / max(1, len(waiting)))
+            elif jobs:
+                pass  # an ended job still writing its text: no wait
             elif state.runs:
                 wait = min(run.paused_until for run in state.runs) - time.monotonic()
                 time.sleep(min(poll, max(0.0, wait)))

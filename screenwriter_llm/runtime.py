@@ -8,8 +8,10 @@ it through the pump. Main thread only, except the estimator's own threads.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .core.accounting.cost import Estimator
@@ -17,6 +19,7 @@ from .core.jobs.batch import BatchRun
 from .core.jobs.job import Job
 from .core.jobs.status import Status
 from .core.screenplay import fountain
+from .core.tasks.task import TaskCatalog, load_tasks
 
 if TYPE_CHECKING:
     import bpy
@@ -26,6 +29,21 @@ if TYPE_CHECKING:
 
 #: Status key of the connection probe (shown in the add-on preferences).
 CONNECTION_TEST = "Connection test"
+#: Seconds a script must stay unchanged before it is parsed again: fountain-py takes ~45 ms on a feature script
+#: (pure Python, holding the GIL even on a thread), so while the writer types the panels show the last parse.
+PARSE_PAUSE = 0.25
+#: Seconds between checks of the task folders for changed files.
+TASKS_CHECK_INTERVAL = 2.0
+
+
+@dataclass
+class _Parsed:
+    """A screenplay's last parse (``key``: the hash of the text it was made from) and the newest text seen."""
+
+    key: int
+    screenplay: fountain.Screenplay
+    seen_key: int
+    seen_at: float
 
 
 @dataclass
@@ -51,7 +69,10 @@ class Runtime:
     statuses: dict[str, Status] = field(default_factory=dict)
     listeners: list[Callable[[Job, Batch], None]] = field(default_factory=list)
     estimator: Estimator = field(default_factory=lambda: Estimator(keep=16))
-    _screenplays: dict[str, tuple[int, fountain.Screenplay]] = field(default_factory=dict)
+    _screenplays: dict[str, _Parsed] = field(default_factory=dict)
+    _tasks: tuple[float, tuple[object, ...], TaskCatalog] | None = None
+    #: Called when a script changed and will be parsed after the pause (a window registers a redraw timer).
+    on_parse_pending: Callable[[], None] | None = None
 
     # --- jobs ------------------------------------------------------------------------------------
 
@@ -101,15 +122,53 @@ class Runtime:
 
     # --- parsed screenplays (never parsed twice for the same content) -----------------------------
 
-    def screenplay(self, text: bpy.types.Text) -> fountain.Screenplay:
-        """The parsed screenplay of ``text``, cached by name and content."""
+    def screenplay(self, text: bpy.types.Text, *, fresh: bool = False, now: float | None = None) -> fountain.Screenplay:
+        """The parsed screenplay of ``text``, cheap enough for a panel's ``draw``.
+
+        The text is parsed on first use and then again only once it has not changed for :data:`PARSE_PAUSE`
+        seconds (measured from the last change this method saw); until then the last parse is returned, so a
+        keystroke costs one ``Text.as_string`` and a hash, never a parse. ``fresh``: parse now if it changed
+        (commands, which must work on the text as it is).
+        """
+        now = time.monotonic() if now is None else now
         content = text.as_string()
         key = hash(content)
         cached = self._screenplays.get(text.name)
-        if cached is None or cached[0] != key:
-            cached = (key, fountain.parse(content))
-            self._screenplays[text.name] = cached
-        return cached[1]
+        if cached is not None and cached.key == key:
+            return cached.screenplay
+        if cached is not None and not fresh:
+            if cached.seen_key != key:
+                cached.seen_key, cached.seen_at = key, now
+                if self.on_parse_pending is not None:
+                    self.on_parse_pending()
+            if now - cached.seen_at < PARSE_PAUSE:
+                return cached.screenplay
+        parsed = _Parsed(key, fountain.parse(content), key, now)
+        self._screenplays[text.name] = parsed
+        return parsed.screenplay
+
+    def tasks(self, user_dir: Path | None, now: float | None = None) -> TaskCatalog:
+        """Every task, built-in and the user's, loaded once and again when a task file changed (checked at most
+        every :data:`TASKS_CHECK_INTERVAL` seconds, by file names, sizes and modification times)."""
+        now = time.monotonic() if now is None else now
+        if self._tasks is not None and now - self._tasks[0] < TASKS_CHECK_INTERVAL:
+            return self._tasks[2]
+        stamp = _folder_stamp(user_dir)
+        if self._tasks is None or self._tasks[1] != stamp:
+            self._tasks = (now, stamp, load_tasks(user_dir))
+        else:
+            self._tasks = (now, stamp, self._tasks[2])
+        return self._tasks[2]
+
+
+def _folder_stamp(folder: Path | None) -> tuple[object, ...]:
+    """What changes when a task file in ``folder`` is added, removed or edited."""
+    if folder is None:
+        return ()
+    try:
+        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.glob("*.md")))
+    except OSError:
+        return ("unreadable",)
 
 
 _runtime: list[Runtime] = []
@@ -120,6 +179,11 @@ def get() -> Runtime:
     if not _runtime:
         _runtime.append(Runtime())
     return _runtime[0]
+
+
+def current() -> Runtime | None:
+    """The runtime state if the add-on is registered, else None (never makes one)."""
+    return _runtime[0] if _runtime else None
 
 
 def reset() -> Runtime | None:

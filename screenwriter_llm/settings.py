@@ -72,6 +72,17 @@ def preference_key(prefs: SCREENWRITER_AP_preferences | None, env_var: str) -> s
     return (str(getattr(prefs, field)) or None) if prefs is not None and field else None
 
 
+def secrets(context: Context | None = None, config: RequestSettings | None = None) -> tuple[str, ...]:
+    """Every key the add-on knows (:func:`.credentials.known_secrets`), with those resolved into ``config``."""
+    prefs = preferences(context)
+    fields = [preference_key(prefs, env_var) for env_var in KEY_FIELDS]
+    if prefs is not None:
+        fields.append(str(prefs.proxy_api_key) or None)
+    if config is not None:
+        fields.extend(config.keys.values())
+    return credentials.known_secrets(fields)
+
+
 def fallback_list(model: str, fallbacks: str) -> tuple[str, ...]:
     """The comma-separated fallback models, in order, without blanks or repeats of ``model``."""
     seen = {model.strip()}

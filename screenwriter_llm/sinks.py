@@ -28,6 +28,7 @@ from .texts import (
     USAGE_KEY,
     WRITER_KEY,
     SinkError,
+    StreamWriter,
     analysis_name,
     answer_metadata,
     append_to_text,
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
     from .core.jobs.batch import BatchRun
     from .core.jobs.job import Job
 
+#: :meth:`Sink.close` writes whatever is left at once (the pump closes a sink only when nothing is pending, so
+#: normally nothing is; a sink that failed is the exception).
+EVERYTHING = 1 << 62
+
 __all__ = ["AnswerSink", "ChatSink", "ReportSink", "Sink", "SinkError", "StatusSink", "SummarySink"]
 
 
@@ -49,9 +54,11 @@ __all__ = ["AnswerSink", "ChatSink", "ReportSink", "Sink", "SinkError", "StatusS
 
 
 class Sink:
-    """Where one job's output goes. ``target``: the output Text's name ('' for none)."""
+    """Where one job's output goes. ``target``: the output Text's name ('' for none). ``pending``: text still
+    waiting to be written (the pump keeps the job until it is, then closes the sink)."""
 
     target = ""
+    pending = False
 
     def open(self, job: Job, busy: Callable[[str], bool]) -> None:
         """Prepare the output before the job starts. Raises :class:`SinkError` to refuse."""
@@ -74,11 +81,19 @@ class AnswerSink(Sink):
     marker and the usage metadata. Renamed mid-stream: found again by its writer token. Deleted: the job is
     cancelled."""
 
-    def __init__(self, target: str, source: str, stored: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, target: str, source: str, stored: dict[str, Any] | None = None, secrets: tuple[str, ...] = ()
+    ) -> None:
         self.target = target
         self.source = source
         self.stored = stored
         self._token = ""
+        self._writer = StreamWriter(secrets)
+
+    @property
+    def pending(self) -> bool:  # type: ignore[override]
+        """Text waits to be written and its Text still exists."""
+        return self._writer.pending and self._text() is not None
 
     def _text(self) -> bpy.types.Text | None:
         return find_text(self.target, self._token)
@@ -101,16 +116,16 @@ class AnswerSink(Sink):
                 job.cancel(f"Stopped because the output Text '{self.target}' was deleted")
             return False
         self.target = text.name
-        if batch.text:
-            append_to_text(text, batch.text)
-            return True
-        return False
+        self._writer.feed(batch.text, final=job.outcome is not None)
+        return self._writer.flush(text)
 
     def close(self, job: Job) -> None:
         text = self._text()
         if text is None:
             return
-        note = closing_note(job)
+        self._writer.feed("", final=True)
+        self._writer.flush(text, limit=EVERYTHING)
+        note = self._writer.note() + closing_note(job)
         if note:
             append_to_text(text, note)
         if isinstance(job.outcome, Finished) and job.chars_received:
@@ -126,11 +141,17 @@ class ChatSink(Sink):
     """A chat turn: the writer's ``message`` and the assistant's answer appended to the conversation Text
     ``target``; when the answer ends, both turns and the context report are stored on it."""
 
-    def __init__(self, target: str, source: str, title: str, message: str) -> None:
+    def __init__(self, target: str, source: str, title: str, message: str, secrets: tuple[str, ...] = ()) -> None:
         self.target = target
         self.source = source
         self.title = title
         self.message = message
+        self._writer = StreamWriter(secrets)
+
+    @property
+    def pending(self) -> bool:  # type: ignore[override]
+        """Text waits to be written and the conversation Text still exists."""
+        return self._writer.pending and self.target in bpy.data.texts
 
     def open(self, job: Job, busy: Callable[[str], bool]) -> None:
         if busy(self.target):
@@ -151,16 +172,16 @@ class ChatSink(Sink):
             if job.outcome is None:
                 job.cancel(f"Stopped because the output Text '{self.target}' was deleted")
             return False
-        if batch.text:
-            append_to_text(text, batch.text)
-            return True
-        return False
+        self._writer.feed(batch.text, final=job.outcome is not None)
+        return self._writer.flush(text)
 
     def close(self, job: Job) -> None:
         text = bpy.data.texts.get(self.target)
         if text is None:
             return
-        note = closing_note(job)
+        self._writer.feed("", final=True)
+        self._writer.flush(text, limit=EVERYTHING)
+        note = self._writer.note() + closing_note(job)
         if note and not isinstance(job.outcome, Finished):
             append_to_text(text, note.replace("The answer above", "This reply"))
         stored = load_conversation(text)

@@ -152,6 +152,93 @@ def append_to_text(text: bpy.types.Text, piece: str) -> None:
     text.write(writable(piece))
 
 
+#: Longest line written into a Text (characters): ``Text.write`` costs grow with the square of a line's length (a
+#: 1 MB one-line answer took 15 s to write, 5 MB froze Blender for over 80 s; the same 5 MB in lines took 0.7 s), so
+#: longer lines are broken at write time (after a space when there is one) and the Text says so.
+MAX_LINE_CHARS = 100_000
+#: Most characters written into one Text per pump tick (about 20 ms of ``Text.write`` on this class of machine);
+#: the rest waits for the next tick, so a huge answer never blocks the main thread.
+TICK_CHARS = 128 * 1024
+
+
+class StreamWriter:
+    """The text of one output on its way into a Text: redacted, made :func:`writable`, long lines broken, and
+    written at most :data:`TICK_CHARS` per :meth:`flush`.
+
+    ``secrets``: every key the add-on knows (they are redacted from the model's output before it is written,
+    also when a key arrives split across pieces: the last ``len(longest key) - 1`` characters wait for the next
+    piece or the end).
+    """
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        self._secrets = tuple(sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True))
+        self._hold = max((len(s) for s in self._secrets), default=1) - 1
+        self._raw = ""
+        self._ready: list[str] = []
+        self._ready_chars = 0
+        self._column = 0
+        #: How many lines were broken because they were longer than :data:`MAX_LINE_CHARS`.
+        self.broken_lines = 0
+
+    def feed(self, piece: str, final: bool = False) -> None:
+        """Take the next piece of the answer (``final``: nothing more will come, release what was held back)."""
+        from .core.provider.redact import redact
+
+        self._raw += piece
+        if self._secrets:
+            self._raw = redact(self._raw, self._secrets)
+        keep = 0 if final else min(self._hold, len(self._raw))
+        cut = len(self._raw) - keep
+        out, self._raw = self._raw[:cut], self._raw[cut:]
+        if out:
+            self._queue(writable(out))
+
+    def _queue(self, text: str) -> None:
+        parts: list[str] = []
+        for line in text.split("\n"):
+            if parts:
+                parts.append("\n")
+                self._column = 0
+            while self._column + len(line) > MAX_LINE_CHARS:
+                room = MAX_LINE_CHARS - self._column
+                space = line.rfind(" ", 0, room)
+                cut = space + 1 if space >= room // 2 else room
+                parts.append(line[:cut] + "\n")
+                self.broken_lines += 1
+                line = line[cut:]
+                self._column = 0
+            parts.append(line)
+            self._column += len(line)
+        chunk = "".join(parts)
+        self._ready.append(chunk)
+        self._ready_chars += len(chunk)
+
+    @property
+    def pending(self) -> bool:
+        """True while text waits to be written."""
+        return bool(self._ready_chars or self._raw)
+
+    def flush(self, text: bpy.types.Text, limit: int = TICK_CHARS) -> bool:
+        """Write up to ``limit`` characters of what is ready at the end of ``text``; True when anything was."""
+        if not self._ready_chars:
+            return False
+        ready = "".join(self._ready)
+        now, rest = ready[:limit], ready[limit:]
+        self._ready = [rest] if rest else []
+        self._ready_chars = len(rest)
+        append_to_text(text, now)
+        return True
+
+    def note(self) -> str:
+        """What to say at the end of the Text about broken lines ('' when none were)."""
+        if not self.broken_lines:
+            return ""
+        return (
+            f"\n[Screenwriter LLM: {self.broken_lines} line(s) longer than {MAX_LINE_CHARS:,} characters were broken "
+            "to keep Blender responsive.]\n"
+        )
+
+
 def is_owned(text: bpy.types.Text | None) -> bool:
     """True when ``text`` is a Text the add-on wrote."""
     return text is not None and bool(text.get(OUTPUT_MARKER))

@@ -7,7 +7,37 @@ from __future__ import annotations
 
 import bpy
 
+from .. import pump
 from . import analyze, chat, connection, control, export
 
 classes = (*analyze.classes, *export.classes, *chat.classes, *connection.classes, *control.classes)
-register, unregister = bpy.utils.register_classes_factory(classes)
+_register, _unregister = bpy.utils.register_classes_factory(classes)
+#: Classes left registered by an unregister() that ran inside a running operator (see :func:`unregister`).
+_left: list[bool] = []
+
+
+def register() -> None:
+    """Register the operators (after freeing any left by an unregister that ran inside an operator)."""
+    if _left:
+        _left.clear()
+        _unregister()
+    _register()
+
+
+def unregister() -> None:
+    """Unregister the operators, unless one of them is running right now (the add-on was disabled from code that
+    runs inside a synchronous request, such as a listener): freeing the class of a running operator crashes
+    Blender, so they stay registered (refusing to run: the add-on's settings are gone) until the next register,
+    or, in a window, until a timer frees them a moment later."""
+    if not pump.driving():
+        _unregister()
+        return
+    _left.append(True)
+    if not bpy.app.background:
+        bpy.app.timers.register(_free_left, first_interval=0.1)
+
+
+def _free_left() -> None:
+    if _left and not pump.driving():
+        _left.clear()
+        _unregister()

@@ -56,6 +56,9 @@ class StreamingOperator(Operator):
 
     def _start(self, context: Context) -> Job | None:
         """Plan and start the job; report and return None when it cannot start."""
+        if not hasattr(bpy.types.Scene, "screenwriter"):
+            self.report({"ERROR"}, "Screenwriter LLM is disabled; enable it in the preferences first.")
+            return None
         try:
             prepared = self.prepare(context)
             job = commands.start(prepared)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bpy
 
+from .. import runtime
 from . import menus, panels
 
 classes = (*panels.classes, *menus.classes)
@@ -16,6 +17,7 @@ def register() -> None:
     _register()
     for name in menus.MENUS:
         getattr(bpy.types, name).append(menus.menu_entry)
+    runtime.get().on_parse_pending = panels.redraw_after_parse_pause
 
 
 def unregister() -> None:

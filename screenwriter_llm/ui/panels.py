@@ -172,8 +172,15 @@ def _draw_estimate(layout: UILayout, context: Context, screenplay: Screenplay, s
             col.label(text=part)
 
 
+def redraw_after_parse_pause() -> None:
+    """A script changed while being typed: redraw the sidebars once it has been parsed again (a window only;
+    the one-shot timer fires after :data:`runtime.PARSE_PAUSE`)."""
+    if not bpy.app.background and not bpy.app.timers.is_registered(_redraw_sidebars):
+        bpy.app.timers.register(_redraw_sidebars, first_interval=runtime.PARSE_PAUSE + 0.05)
+
+
 def _redraw_sidebars() -> None:
-    """One-shot timer: redraw Text Editor sidebars once an estimate may be ready."""
+    """One-shot timer: redraw Text Editor sidebars once an estimate or a new parse may be ready."""
     wm = bpy.context.window_manager
     for window in wm.windows if wm else ():
         for area in window.screen.areas:

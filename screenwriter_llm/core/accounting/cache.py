@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .store import immediate_transaction
+from .store import connect, immediate_transaction
 
 SCHEMA_VERSION = 1
 _SCHEMA = (
@@ -124,9 +124,7 @@ class ResponseCache:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against application crashes (see usage.py)
-        return conn
+        return connect(self.path, self.busy_timeout)
 
     @contextmanager
     def _write(self, create: bool = False) -> Iterator[sqlite3.Connection]:

@@ -28,8 +28,8 @@ Rules, and where they come from:
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
-import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -356,36 +356,48 @@ def estimate_key(
 
 
 class Estimator:
-    """Runs :func:`estimate_request` (or any function) on a background daemon thread and remembers the
-    latest result per key, so the main thread (a panel's ``draw``) can show an estimate without ever
-    importing LiteLLM.
+    """Runs :func:`estimate_request` (or any function) off the main thread and remembers the latest result per
+    key, so a panel's ``draw`` can show an estimate without ever importing LiteLLM or waiting.
 
-    ``get(key, fn)`` returns the finished result for ``key`` or None; on a miss it starts ``fn()`` on a
-    thread unless that key is already being computed. :meth:`estimate` does this for
-    :func:`estimate_request` with :func:`estimate_key`. ``on_done`` is called (on the background thread)
-    after each computation, e.g. to tag the panel for a redraw. Only the most recent ``keep`` keys are kept.
-    Errors raised by ``fn`` are kept as the result's ``error`` (see :meth:`error`). Thread-safe.
+    ``get(key, fn)`` returns the finished result for ``key`` or None; on a miss it submits ``fn()`` to a
+    one-thread :class:`concurrent.futures.ThreadPoolExecutor` (one estimate at a time: they are seconds of
+    tokenizing at most, and a queue never grows a thread per key), unless that key is already queued or
+    running. :meth:`estimate` does this for :func:`estimate_request` with :func:`estimate_key`. Only the most
+    recent ``keep`` results are kept. An error raised by ``fn`` is kept as the key's message (:meth:`error`).
+    Thread-safe.
     """
 
-    def __init__(self, keep: int = 8, on_done: Callable[[], None] | None = None) -> None:
+    def __init__(self, keep: int = 8) -> None:
         self._keep = keep
-        self._on_done = on_done
         self._lock = threading.Lock()
-        self._results: dict[Hashable, Any] = {}
-        self._errors: dict[Hashable, str] = {}
-        self._running: dict[Hashable, threading.Thread] = {}
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._futures: dict[Hashable, concurrent.futures.Future[Any]] = {}
+        self._order: list[Hashable] = []
+
+    def _submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="screenwriter-estimate")
+        return self._pool.submit(fn)
 
     def get(self, key: Hashable, fn: Callable[[], Any]) -> Any | None:
         """The result for ``key`` if computed, else None (computation started in the background)."""
         with self._lock:
-            if key in self._results:
-                return self._results[key]
-            if key in self._errors or key in self._running:
+            self._evict()
+            future = self._futures.get(key)
+            if future is None:
+                self._futures[key] = self._submit(fn)
+                self._order.append(key)
                 return None
-            thread = threading.Thread(target=self._run, args=(key, fn), name="screenwriter-estimate", daemon=True)
-            self._running[key] = thread
-        thread.start()
-        return None
+        if not future.done() or future.exception() is not None:
+            return None
+        return future.result()
+
+    def _evict(self) -> None:
+        """Forget the oldest finished results beyond ``keep`` (running ones stay)."""
+        done = [key for key in self._order if self._futures[key].done()]
+        for key in done[: max(0, len(done) - self._keep)]:
+            self._order.remove(key)
+            del self._futures[key]
 
     def estimate(
         self,
@@ -402,40 +414,26 @@ class Estimator:
         return result if isinstance(result, Estimate) else None
 
     def join(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds in all for running computations (at quit: a thread frozen
+        """Wait up to ``timeout`` seconds in all for queued and running computations (at quit: a thread frozen
         mid-import would deadlock Python's finalisation, see ``pump._on_exit``)."""
-        deadline = time.monotonic() + timeout
         with self._lock:
-            threads = list(self._running.values())
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            pending = [future for future in self._futures.values() if not future.done()]
+        concurrent.futures.wait(pending, timeout=timeout)
 
     def error(self, key: Hashable) -> str | None:
         """The error message of a failed computation for ``key``, or None."""
         with self._lock:
-            return self._errors.get(key)
+            future = self._futures.get(key)
+        if future is None or not future.done() or future.exception() is None:
+            return None
+        exc = future.exception()
+        return f"{type(exc).__name__}: {exc}"
 
     def wait(self, key: Hashable, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds for ``key``'s computation; True when it has ended."""
+        """Block up to ``timeout`` seconds for ``key``'s computation; True when it has ended (or none runs)."""
         with self._lock:
-            thread = self._running.get(key)
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
-
-    def _run(self, key: Hashable, fn: Callable[[], Any]) -> None:
-        try:
-            result = fn()
-        except Exception as exc:  # noqa: BLE001 - shown in the panel instead of the estimate
-            with self._lock:
-                self._errors[key] = f"{type(exc).__name__}: {exc}"
-                self._running.pop(key, None)
-        else:
-            with self._lock:
-                self._results[key] = result
-                while len(self._results) > self._keep:
-                    self._results.pop(next(iter(self._results)))
-                self._running.pop(key, None)
-        if self._on_done is not None:
-            self._on_done()
+            future = self._futures.get(key)
+        if future is None:
+            return True
+        concurrent.futures.wait([future], timeout=timeout)
+        return future.done()

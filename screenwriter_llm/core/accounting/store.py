@@ -1,10 +1,22 @@
-"""The SQLite transaction both of the add-on's databases (usage ledger, response cache) write with."""
+"""The one SQLite helper of the add-on's two databases (usage ledger, response cache): how a connection is
+opened and the transaction every write runs in."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+
+def connect(path: str | os.PathLike[str], busy_timeout: float) -> sqlite3.Connection:
+    """A connection to the database at ``path``: no implicit transactions (``isolation_level=None``: every write
+    says ``BEGIN IMMEDIATE`` itself, see :func:`immediate_transaction`), waiting up to ``busy_timeout`` seconds
+    for another connection's lock, and ``synchronous=NORMAL``, which with WAL is safe against application crashes
+    (SQLite docs, "PRAGMA synchronous"). Raises ``sqlite3.Error``."""
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
 
 
 @contextmanager

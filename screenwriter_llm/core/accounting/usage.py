@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .cost import Cost, format_usd
-from .store import immediate_transaction
+from .store import connect, immediate_transaction
 
 #: The schema this code writes. Migrations only ever add tables/columns, so an older add-on can still
 #: write into a ledger a newer one has migrated (it simply leaves the new columns at their defaults).
@@ -326,10 +326,7 @@ class UsageLedger:
     # --- connections and transactions ---
 
     def _open(self) -> sqlite3.Connection:
-        # isolation_level=None: no implicit transactions; every write below says BEGIN IMMEDIATE itself.
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+        return connect(self.path, self.busy_timeout)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -33,6 +33,7 @@ from ..events import (
 from ..provider.llm import LLMRequest, stream_completion
 from .control import Control
 from .plan import Plan
+from .status import describe
 from .worker import StreamFn, Worker, timeout_message
 
 THREAD_NAME_PREFIX = "screenwriter-job-"
@@ -281,8 +282,6 @@ class Job:
 
     def status_line(self) -> str:
         """The one-line status (see :func:`.status.describe`)."""
-        from .status import describe
-
         return describe(self).text
 
 

@@ -8,13 +8,36 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ..accounting.cost import tokens_per_second
-from ..events import Cancelled, Failed
+from ..events import Cancelled, Failed, FallingBack, Outcome, Retrying, Usage
 
-if TYPE_CHECKING:
-    from .job import Job
+
+class JobView(Protocol):
+    """What the presenter reads of a job (:class:`~.job.Job` has it; tests may pass anything alike)."""
+
+    outcome: Outcome | None
+    deltas_received: int
+    retry: Retrying | None
+    retry_until: float | None
+    thinking: bool
+    fallback: FallingBack | None
+    cost: Any
+    usage: Usage | None
+    answered_by: str
+    retries_made: int
+
+    @property
+    def model(self) -> str: ...  # noqa: D102
+    @property
+    def cancel_requested(self) -> bool: ...  # noqa: D102
+    @property
+    def time_to_first_token(self) -> float | None: ...  # noqa: D102
+    @property
+    def duration(self) -> float: ...  # noqa: D102
+    @property
+    def request(self) -> Any: ...  # noqa: D102
 
 
 @dataclass(frozen=True)
@@ -34,7 +57,7 @@ class Status:
         return self.ICONS.get(self.level, "INFO")
 
 
-def describe(job: Job) -> Status:
+def describe(job: JobView) -> Status:
     """The status of ``job``: waiting / retrying in N s / thinking… / streaming N chunks / done with tokens in
     and out, time to first token, duration and the model that answered / the error and what to do."""
     outcome = job.outcome

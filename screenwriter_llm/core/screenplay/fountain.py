@@ -25,8 +25,9 @@ __all__ = ["Scene", "Screenplay", "normalize", "parse"]
 
 # Trailing scene number: "INT. HOUSE - DAY #1A#". fountain-py keeps it in the heading text.
 _SCENE_NUMBER = re.compile(r"\s*#[A-Za-z0-9.-]+#\s*$")
-# Unescaped emphasis delimiters (*italic*, **bold**, _underline_) in title-page values.
-_EMPHASIS = re.compile(r"(?<!\\)[*_]+")
+# Unescaped emphasis delimiters (*italic*, **bold**, _underline_) in title-page values. An underscore between two
+# letters or digits is part of a word ("ROAD_MOVIE"), not underline markup (Fountain spec, "Emphasis").
+_EMPHASIS = re.compile(r"(?<!\\)(?:\*+|(?<![^\W_])_+|_+(?![^\W_]))")
 
 
 @dataclass(frozen=True)

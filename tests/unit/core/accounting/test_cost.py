@@ -177,8 +177,7 @@ def test_estimate_prices_the_worst_case(litellm):
 
 
 def test_estimator_computes_in_the_background_and_remembers(litellm):
-    done = threading.Event()
-    estimator = cost.Estimator(on_done=done.set)
+    estimator = cost.Estimator()
     messages = [{"role": "user", "content": "Hello"}]
     key = cost.estimate_key("openai/gpt-4o-mini", messages, 100, 8192)
 
@@ -188,7 +187,6 @@ def test_estimator_computes_in_the_background_and_remembers(litellm):
     assert result is not None
     assert result.prompt_tokens == litellm.token_counter(model="openai/gpt-4o-mini", messages=messages)
     assert first is None  # a miss starts the work and returns at once
-    assert done.is_set()
 
     def broken():
         raise RuntimeError("tokenizer missing")
@@ -237,7 +235,7 @@ def test_a_model_whose_map_entry_is_missing_is_unknown(litellm, monkeypatch):
 
 def test_the_estimator_keeps_the_latest_keys_and_join_waits_for_running_work():
     release = threading.Event()
-    estimator = cost.Estimator(keep=2)  # no on_done: nothing to call back
+    estimator = cost.Estimator(keep=2)
     for key in ("a", "b", "c"):
         assert estimator.get(key, lambda key=key: key.upper()) is None
         assert estimator.wait(key, 5)
