@@ -78,3 +78,19 @@ def test_the_check_finds_a_cycle_through_function_level_and_dynamic_imports(tmp_
     assert graph == {"one": {"two"}, "two": {"three"}, "three": {"one"}, "four": {"one"}}
     assert find_cycle(graph) == ["one", "two", "three", "one"]
     assert find_cycle({"one": {"two"}, "two": set(), "four": {"one", "two"}}) == []
+
+
+def test_the_add_on_imports_itself_only_relatively() -> None:
+    """Installed as an extension the package is ``bl_ext.<repo>.screenwriter_llm``: an absolute
+    ``import screenwriter_llm...`` inside it fails there (only docstrings may name it)."""
+    package = Path(__file__).resolve().parents[2] / "screenwriter_llm"
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            offenders += [f"{path.name}:{node.lineno}" for name in names if name.split(".")[0] == "screenwriter_llm"]
+    assert offenders == []

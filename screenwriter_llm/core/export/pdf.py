@@ -85,7 +85,20 @@ def _printable(text: str, cmap: Container[int]) -> tuple[str, int]:
     return "".join(out), replaced
 
 
+def _fpdf() -> Any:
+    """The ``fpdf`` module (fpdf2), imported quietly: the extension zips leave Pillow out (10-15 MB a platform;
+    requirements/excludes.txt), which fpdf2 needs only for images, and exported answers carry none (the HTML and
+    PDF turn images into links); without this its import warns on every first export."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Pillow could not be imported")
+        import fpdf
+    return fpdf
+
+
 def _pdf_class() -> Any:
+    _fpdf()  # imported quietly first; the import below then finds it in sys.modules
     from fpdf import FPDF
 
     class AnswerPDF(FPDF):
@@ -124,7 +137,8 @@ def write_pdf(
     Raises:
         OSError: The file could not be written (no temporary file is left behind).
     """
-    from fpdf import FontFace, TextStyle
+    fpdf = _fpdf()
+    FontFace, TextStyle = fpdf.FontFace, fpdf.TextStyle  # noqa: N806 - the library's class names
 
     pdf = _pdf_class()(format="A4", unit="mm")
     pdf.set_margins(20, 20, 20)

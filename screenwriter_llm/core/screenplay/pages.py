@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 from fountain import ElementType, FountainDocument, FountainElement, FountainParser
 
-from screenwriter_llm.core.screenplay.fountain import normalize
+from .fountain import normalize
 
 __all__ = [
     "US_LETTER",

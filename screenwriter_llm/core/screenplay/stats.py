@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from fountain import ElementType, FountainElement, FountainParser
 
-from screenwriter_llm.core.screenplay.fountain import normalize
-from screenwriter_llm.core.screenplay.pages import US_LETTER, PageLayout, paginate_document, wrap
+from .fountain import normalize
+from .pages import US_LETTER, PageLayout, paginate_document, wrap
 
 __all__ = [
     "CharacterStats",
