@@ -14,7 +14,7 @@ import atexit
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import bpy
 from bpy.app.handlers import persistent
@@ -168,23 +168,30 @@ def tick() -> tuple[set[str], set[str], set[str]]:
     return outputs, changed, streaming
 
 
-def _redraw(outputs: set[str], sources: set[str]) -> None:
-    """Redraw Text Editors showing an output Text that changed, and only the sidebar of editors showing its
-    screenplay (where the status line is): a full redraw of a long script costs far more."""
+def redraw(
+    outputs: Collection[str] = frozenset(), sources: Collection[str] = frozenset(), every_sidebar: bool = False
+) -> None:
+    """The one window walker: redraw Text Editors showing an output Text in ``outputs``, and only the sidebar of
+    editors showing a screenplay in ``sources`` (where the status line is; a full redraw of a long script costs
+    far more); ``every_sidebar``: every Text Editor's sidebar (a new estimate or parse is ready)."""
     wm = bpy.context.window_manager
     if wm is None:
         return
     for window in wm.windows:
         for area in window.screen.areas:
             space = area.spaces.active
-            if not isinstance(space, bpy.types.SpaceTextEditor) or space.text is None:
+            if not isinstance(space, bpy.types.SpaceTextEditor):
                 continue
-            if space.text.name in outputs:
+            name = space.text.name if space.text is not None else None
+            if name in outputs:
                 area.tag_redraw()
-            elif space.text.name in sources and space.show_region_ui:
+            elif (every_sidebar or name in sources) and space.show_region_ui:
                 for region in area.regions:
                     if region.type == "UI":
                         region.tag_redraw()
+
+
+_redraw = redraw  # the name scripts/bench_window.py times
 
 
 def _timer() -> float | None:

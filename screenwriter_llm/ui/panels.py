@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import bpy
 from bpy.types import Context, Menu, Panel, UILayout
 
-from .. import commands, runtime, settings, texts
+from .. import commands, pump, runtime, settings, texts
 from ..core.accounting.accountant import DEFAULT_CONTEXT_WINDOW
 from ..core.accounting.cost import estimate_key, format_usd
 from ..core.accounting.usage import LedgerError, Summary, UsageLedger
@@ -181,11 +181,7 @@ def redraw_after_parse_pause() -> None:
 
 def _redraw_sidebars() -> None:
     """One-shot timer: redraw Text Editor sidebars once an estimate or a new parse may be ready."""
-    wm = bpy.context.window_manager
-    for window in wm.windows if wm else ():
-        for area in window.screen.areas:
-            if area.type == "TEXT_EDITOR":
-                area.tag_redraw()
+    pump.redraw(every_sidebar=True)
 
 
 class SCREENWRITER_PT_chat(SidebarPanel, Panel):

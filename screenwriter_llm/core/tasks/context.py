@@ -19,9 +19,8 @@ Rules:
   the history sent starts with a user message (unless the turns after a summary begin with a reply).
 - Summaries: an existing summary of the oldest turns (:class:`ChatSummary`, with how many turns it
   covers) is appended to the system message as a note and replaces those turns. It is sent only if it
-  fits with the system prompt and the new message; then the newest turns fill the rest. The plan lists
-  the turns that were dropped and not covered (:attr:`ContextPlan.to_summarise`): summarise them (with
-  the previous summary) into a new :class:`ChatSummary` covering ``summarise_through`` turns.
+  fits with the system prompt and the new message; then the newest turns fill the rest. A new summary is
+  made by the ``summary`` task (``chat.summary_messages``) from the previous one and the turns after it.
 """
 
 from __future__ import annotations
@@ -59,9 +58,6 @@ class ContextPlan:
     ``max_tokens``: reserved for the answer; ``window``: the context window; all in tokens.
     ``kept``/``dropped``/``summarised``: indices into the ``turns`` given (0 = oldest): sent as they are,
     left out, and represented by the summary that was sent. ``summary_used``: whether the summary was sent.
-    ``to_summarise``: the dropped turns after those the given summary covers, oldest first (what a new
-    summary must take in, together with the previous summary's text); ``summarise_through``: how many
-    turns (from the start) that new summary would cover.
     """
 
     messages: tuple[dict[str, Any], ...]
@@ -73,8 +69,6 @@ class ContextPlan:
     dropped: tuple[int, ...]
     summarised: tuple[int, ...]
     summary_used: bool
-    to_summarise: tuple[dict[str, Any], ...]
-    summarise_through: int
 
     @property
     def total_tokens(self) -> int:
@@ -191,8 +185,6 @@ def plan_context(
 
     summarised = tuple(range(first)) if use_summary else ()
     dropped = tuple(range(first, first_kept))
-    # A new summary takes in the previous one (sent or not) and the turns after it that were dropped.
-    covered = summary.covers if summary is not None else 0
     return ContextPlan(
         messages=tuple(messages),
         prompt_tokens=tokens,
@@ -203,6 +195,4 @@ def plan_context(
         dropped=dropped,
         summarised=summarised,
         summary_used=use_summary,
-        to_summarise=tuple(dict(t) for t in turns[covered:first_kept]),
-        summarise_through=max(first_kept, covered),
     )

@@ -88,8 +88,6 @@ def test_a_60_exchange_chat_never_exceeds_an_8192_token_window(litellm, count, w
             dropped_some = True
             one_more = [plan.messages[0], *turns[plan.dropped[-1] - 1 :], plan.messages[-1]]
             assert server_tokens(litellm, one_more) + MAX_TOKENS > window
-            assert plan.to_summarise == tuple(turns[: plan.kept[0]])
-            assert plan.summarise_through == plan.kept[0]
             assert f"turns 1–{plan.dropped[-1] + 1} dropped" in plan.describe()
     assert dropped_some, "the chat must outgrow the window for this test to mean anything"
 
@@ -104,8 +102,6 @@ def test_a_summary_replaces_the_oldest_turns(litellm, count, window, chat):
     assert server_tokens(litellm, plan.messages) + MAX_TOKENS <= window
     assert plan.kept[-1] == len(chat) - 1 and plan.kept[0] >= 40
     assert plan.dropped == tuple(range(40, plan.kept[0]))
-    assert plan.to_summarise == tuple(chat[40 : plan.kept[0]])
-    assert plan.summarise_through == plan.kept[0]
     assert "turns 1–40 summarised" in plan.describe()
 
 
@@ -113,7 +109,6 @@ def test_a_summary_covering_everything_that_fits_sends_it_all(count, window, cha
     summary = context.ChatSummary("Earlier: notes on the opening.", covers=len(chat) - 4)
     plan = context.plan_context(SYSTEM, chat, "And?", MAX_TOKENS, window, count, summary=summary)
     assert plan.summary_used and plan.dropped == () and plan.kept == tuple(range(len(chat) - 4, len(chat)))
-    assert plan.to_summarise == () and plan.summarise_through == summary.covers
 
 
 def test_a_summary_too_large_to_fit_is_left_out_and_reported(litellm, count, chat):
@@ -123,7 +118,6 @@ def test_a_summary_too_large_to_fit_is_left_out_and_reported(litellm, count, cha
     assert not plan.summary_used and plan.summarised == ()
     assert huge.text not in plan.messages[0]["content"]
     assert server_tokens(litellm, plan.messages) + MAX_TOKENS <= window
-    assert plan.summarise_through == plan.kept[0] and plan.to_summarise == tuple(chat[10 : plan.kept[0]])
 
 
 def test_the_system_prompt_and_message_alone_too_big_is_refused(count):
