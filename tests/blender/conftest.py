@@ -48,10 +48,15 @@ def addon(server: ProviderServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[o
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0000000000000000abcd")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-00000000000000000wxyz")
     bpy.ops.wm.read_homefile(use_empty=True)
+    system = bpy.context.preferences.system
+    if hasattr(system, "use_online_access"):  # every test starts as bpy does: online access off
+        system.use_online_access = False
     module = addon_utils.enable(ADDON, default_set=True, handle_error=None)
     assert module is not None, "the add-on failed to enable"
     yield module
     addon_utils.disable(ADDON, default_set=True, handle_error=None)
+    if hasattr(system, "use_online_access"):
+        system.use_online_access = False
 
 
 def load_screenplay(name: str) -> bpy.types.Text:

@@ -37,7 +37,6 @@ def test_analyze_all_scenes_beside_a_users_text_named_like_its_report(server, re
 def test_a_second_test_connection_does_not_cancel_the_first(server, received):
     configure("openai/gpt-4o-mini", server.api_base("openai"))
     server.enqueue("openai", synthetic(text="OK", first_byte_delay=0.5))
-    bpy.context.preferences.system.use_online_access = True
     from screenwriter_llm import commands
 
     first = commands.start(commands.test_connection(bpy.context))
