@@ -36,6 +36,10 @@ __all__ = [
     "analyze_scene",
     "chat",
     "test_connection",
+    "script_stats",
+    "build_story_reel",
+    "plan_shots",
+    "run_task",
 ]
 
 #: Raised when a request cannot start (no script, no scene, no key, online access off...): nothing was sent.
@@ -253,3 +257,181 @@ def analyze_all_scenes(
         "status": status.text if status else run.status_line(),
     }
     return (bpy.data.texts.get(report.target) if report is not None else None), summary
+
+
+# --- previs (issue 12: from script to timeline) ------------------------------------------------------------------
+
+
+def script_stats(text: str | bpy.types.Text, seconds_per_page: float = 60.0) -> dict[str, Any]:
+    """Length, runtime estimate, characters and locations of a screenplay (``core.screenplay.stats``), as plain data.
+
+    Returns:
+        ``{"pages": float (eighths / 8), "page_count": int (printed pages), "eighths": int,
+        "seconds_per_page": float, "runtime_seconds": float,
+        "scenes": [{"scene": N, "heading", "first_line" (1-based), "eighths", "seconds", "int_ext", "location",
+        "time_of_day", "characters": [...]}],
+        "characters": {name: {"scenes", "speeches", "lines" (printed dialogue lines), "words"}},
+        "locations": {name: {"scenes", "eighths", "int_ext": [...], "times_of_day": [...]}}}``
+
+    Raises:
+        CommandError: No such Text; ``seconds_per_page`` not positive.
+    """
+    from . import previs
+
+    stats = previs.script_stats(_context(), _text_name(text), seconds_per_page)
+    return {
+        "pages": stats.pages,
+        "page_count": stats.page_count,
+        "eighths": stats.eighths,
+        "seconds_per_page": stats.seconds_per_page,
+        "runtime_seconds": stats.runtime_seconds,
+        "scenes": [
+            {
+                "scene": s.scene_number,
+                "heading": s.heading,
+                "first_line": s.first_line,
+                "eighths": s.eighths,
+                "seconds": s.seconds,
+                "int_ext": s.setting,
+                "location": s.location,
+                "time_of_day": s.time_of_day,
+                "characters": list(s.characters),
+            }
+            for s in stats.scenes
+        ],
+        "characters": {
+            name: {"scenes": c.scenes, "speeches": c.speeches, "lines": c.dialogue_lines, "words": c.words}
+            for name, c in stats.characters.items()
+        },
+        "locations": {
+            name: {
+                "scenes": loc.scenes,
+                "eighths": loc.eighths,
+                "int_ext": list(loc.settings),
+                "times_of_day": list(loc.times),
+            }
+            for name, loc in stats.locations.items()
+        },
+    }
+
+
+def build_story_reel(
+    text: str | bpy.types.Text, seconds_per_page: float = 60.0, reset_lengths: bool = False
+) -> dict[str, Any]:
+    """Build or update ``"<stem> - Story Reel"``, as *Build Story Reel* does (see ``screenwriter_llm.timeline``).
+
+    Returns:
+        The counts: ``scene`` (the reel's name), ``scenes``, ``added``, ``removed``, ``retimed``, ``moved``,
+        ``renamed``, ``kept`` (hand-set lengths kept), ``changes``, ``frame_start``, ``frame_end``, ``frames``,
+        ``created`` and ``message`` (``"3 scenes added, 1 removed, 12 retimed"``).
+
+    Raises:
+        CommandError: No such Text, no scene headings, ``seconds_per_page`` not positive, the name taken.
+    """
+    from . import previs
+
+    return previs.build_story_reel(_context(), _text_name(text), seconds_per_page, reset_lengths).as_dict()
+
+
+def plan_shots(text: str | bpy.types.Text, scene: int = 0, **settings: Any) -> dict[str, Any]:
+    """Plan one scene's shots with the model, as *Plan Shots* does; blocks until done.
+
+    ``settings``: the sidebar's settings as overrides (``model``, ``temperature``, ``max_tokens``, ``stream``,
+    ``fallbacks``, ``api_base``).
+
+    Returns:
+        ``{"message", "scene" (its number), "text" (the shot list Text's name), "reel" (the story reel scene),
+        "collection" (of the cameras), "cameras": [object names, in shot order], "markers": [(name, frame)]}``.
+
+    Raises:
+        CommandError: The request cannot start.
+        RequestFailed: The answer was not a valid shot plan (after one repair) or the request failed; nothing was
+            created and ``.answer.name`` is the Text keeping the raw answer.
+    """
+    from . import previs
+
+    prepared = previs.plan_shots(_context(), _text_name(text), scene, **settings)
+    previs.start(prepared)
+    final = previs.run_until_done(prepared)
+    job = final.job or prepared.job
+    if final.result is None:
+        answer = Answer(
+            name=final.spec.raw_name,
+            content=job.answer,
+            outcome="failed",
+            message=final.error or "The shot plan did not finish.",
+            status=job.status_line(),
+            model=job.model,
+        )
+        raise RequestFailed(answer.message, answer)
+    return dict(final.details)
+
+
+def run_task(
+    task: str,
+    text: str | bpy.types.Text = "",
+    scene: int = 0,
+    *,
+    character: str = "",
+    instruction: str = "",
+    output: str = "",
+    model: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    api_base: str | None = None,
+    mock_response: str = "",
+    model_notes: bool = False,
+    check: bool = True,
+) -> Answer:
+    """Run any writing task as ``bpy.ops.screenwriter.run_task`` does and return its :class:`Answer` (blocks).
+
+    ``task``: the task's id (``"punch_up"``, ``"rewrite"``, ``"continue_scene"``, ``"logline_synopsis"``,
+    ``"character_arc"``, ``"beat_sheet"``, ``"coverage_report"``, ``"format_check"`` or a task file of your own);
+    ``text``: the screenplay (empty: the active one); ``scene``: 1-based (0: under the cursor); ``character``,
+    ``instruction``, ``output``, ``model_notes``: as the operator's. A proposal task's answer is the proposal Text
+    (apply it with ``bpy.ops.screenwriter.apply_proposal``); Format Check needs no model (``model_notes``: it also
+    asks the model how to fix what it found, and that answer is returned).
+
+    Raises:
+        CommandError: The task cannot start (nothing was sent).
+        RequestFailed: It started and failed or was cancelled (``check``).
+    """
+    from . import toolset
+
+    context = _context()
+    try:
+        launch = toolset.run_task(
+            context, task, _text_name(text) if text else "", scene, character, instruction, output,
+            operator="api.run_task", model_notes=model_notes, model=model, temperature=temperature,
+            max_tokens=max_tokens, api_base=api_base, mock_response=mock_response or None,
+        )
+        toolset.start(launch)
+    except toolset.ToolError as exc:
+        raise CommandError(str(exc)) from exc
+    job = toolset.wait(launch)
+    if job is None:
+        written = bpy.data.texts.get(launch.written or launch.target)
+        if written is None or not launch.written:
+            status = runtime.get().statuses.get(launch.run.label) if launch.run is not None else None
+            raise CommandError(status.text.removeprefix("Error: ") if status else "The task wrote nothing.")
+        return Answer(launch.written, written.as_string(), "finished", "", launch.info, "", {})
+    sink_target = job.target or launch.target
+    text_now = bpy.data.texts.get(sink_target)
+    outcome = job.outcome
+    kind, message = "finished", ""
+    if isinstance(outcome, Failed):
+        kind, message = "failed", outcome.message
+    elif isinstance(outcome, Cancelled):
+        kind, message = "cancelled", outcome.reason
+    answer = Answer(
+        name=text_now.name if text_now is not None else sink_target,
+        content=job.answer,
+        outcome=kind,
+        message=message,
+        status=job.status_line(),
+        model=job.model,
+        usage=texts.answer_metadata(job),
+    )
+    if check and kind != "finished":
+        raise RequestFailed(message, answer)
+    return answer

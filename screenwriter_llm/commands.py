@@ -17,7 +17,7 @@ from pathlib import Path
 import bpy
 from bpy.types import Context
 
-from . import pump, runtime, settings, sinks, texts
+from . import pump, runtime, settings, sinks, texts, toolset
 from .core.jobs.batch import BatchItem, BatchRun
 from .core.jobs.job import Job
 from .core.jobs.plan import PlanError, RequestSettings, plan_request
@@ -179,9 +179,20 @@ def analyze_scene(
         config, chosen, messages, operator=operator or "screenwriter.analyze_scene", label=source.name, target=target
     )
     stored = {"task": chosen.id, "source": source.name, **config.as_stored(), "messages": list(messages)}
-    sink = sinks.AnswerSink(target, source.name, stored, settings.secrets(context, config))
+    sink = _answer_sink(chosen, target, source.name, stored, settings.secrets(context, config))
     info = f"Analysing scene {picked.number} ({picked.heading}) into '{target}'"
     return Prepared(job, sink, info, warnings)
+
+
+def _answer_sink(
+    chosen: Task, target: str, source: str, stored: dict[str, object], secrets: tuple[str, ...]
+) -> sinks.AnswerSink:
+    """The sink of an answer: grounded tasks check the answer's quotations against the script when it ends. The
+    report is kept on the Text and shown in the sidebar; an analysis stays the model's answer word for word (the
+    coverage report and Regenerate read it), other tasks get the report written under the answer."""
+    if chosen.grounded:
+        return toolset.GroundedAnswerSink(target, source, stored, secrets, append=chosen.id != "analyze_scene")
+    return sinks.AnswerSink(target, source, stored, secrets)
 
 
 def regenerate(context: Context, output: str = "", use_current_settings: bool = False) -> Prepared:
@@ -213,7 +224,10 @@ def regenerate(context: Context, output: str = "", use_current_settings: bool = 
         target=output_text.name,
     )
     stored = {**stored, **config.as_stored()}
-    sink = sinks.AnswerSink(output_text.name, source_name, stored, settings.secrets(context, config))
+    secrets = settings.secrets(context, config)
+    sink = toolset.regenerate_sink(output_text, source_name, stored, secrets) or _answer_sink(
+        chosen, output_text.name, source_name, stored, secrets
+    )
     return Prepared(job, sink, f"Regenerating '{output_text.name}' with {config.model}", warnings)
 
 
@@ -331,7 +345,7 @@ def analyze_all_scenes(
             config, chosen, messages, operator="screenwriter.analyze_all_scenes", label=source.name, target=target
         )
         stored = {"task": chosen.id, "source": source.name, **config.as_stored(), "messages": list(messages)}
-        pending.append(BatchItem(scene.number, job, sinks.AnswerSink(target, source.name, stored, known)))
+        pending.append(BatchItem(scene.number, job, _answer_sink(chosen, target, source.name, stored, known)))
     report_name = texts.coverage_name(source.name)
     report = sinks.ReportSink(report_name, source.name, title, [(s.number, s.heading) for s in screenplay.scenes])
     run = BatchRun(pending, concurrency, label=source.name, skipped=skipped, payload=report)

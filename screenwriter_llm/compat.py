@@ -90,3 +90,77 @@ def new_color_strip(scene: bpy.types.Scene, name: str, *, channel: int, frame_st
         return collection.new_effect(
             name=name, type="COLOR", channel=channel, frame_start=frame_start, frame_end=frame_start + length
         )
+
+
+def _new_effect(scene: bpy.types.Scene, name: str, kind: str, channel: int, frame_start: int, length: int) -> Any:
+    """``new_effect`` of a generator strip (no inputs): ``length`` on 5.0+, ``frame_end`` (exclusive) before."""
+    collection = strips(scene)
+    length = max(1, int(length))
+    try:
+        return collection.new_effect(name=name, type=kind, channel=channel, frame_start=frame_start, length=length)
+    except TypeError:
+        return collection.new_effect(
+            name=name, type=kind, channel=channel, frame_start=frame_start, frame_end=frame_start + length
+        )
+
+
+def new_text_strip(
+    scene: bpy.types.Scene, name: str, text: str, *, channel: int, frame_start: int, length: int, size: float = 48.0
+) -> Any:
+    """Add a text strip showing ``text`` (``size``: font size in pixels at 100 % resolution) for ``length`` frames
+    from ``frame_start`` on ``channel``, near the top of the frame, wrapped to the frame's width.
+
+    The strip's type is ``TextStrip`` on 4.4+ and ``TextSequence`` before; ``new_effect`` differs as in
+    :func:`new_color_strip`; the horizontal alignment is ``alignment_x`` on 4.4+, ``align_x`` before.
+
+    Returns:
+        The new strip.
+    """
+    strip = _new_effect(scene, name, "TEXT", channel, frame_start, length)
+    strip.text = text
+    strip.font_size = size
+    strip.wrap_width = 0.9
+    strip.location = (0.5, 0.85)
+    for attribute in ("alignment_x", "align_x"):
+        if hasattr(strip, attribute):
+            setattr(strip, attribute, "CENTER")
+            break
+    if hasattr(strip, "use_box"):
+        strip.use_box = True
+    return strip
+
+
+def strip_span(strip: Any) -> tuple[int, int]:
+    """``(first frame, length in frames)`` of a strip as it shows in the timeline (its handles).
+
+    ``left_handle`` / ``duration`` on 5.3+ (where ``frame_final_start`` is deprecated), ``frame_final_start`` /
+    ``frame_final_duration`` before.
+    """
+    if hasattr(strip, "left_handle") and hasattr(strip, "duration"):
+        return int(strip.left_handle), int(strip.duration)
+    return int(strip.frame_final_start), int(strip.frame_final_duration)
+
+
+def set_strip_span(strip: Any, first: int, length: int) -> None:
+    """Move ``strip`` so that its first visible frame is ``first`` and make it ``length`` frames long (at least 1).
+
+    The move goes through ``content_start`` on 5.3+ (``frame_start`` before: content and handles together), the
+    length through ``duration`` on 5.3+ (``frame_final_duration`` before). Blender moves a strip that then overlaps
+    another one to a free channel, so callers clear the way first (``timeline`` parks strips beyond the reel's end).
+    """
+    current, old_length = strip_span(strip)
+    if current != first:
+        start = "content_start" if hasattr(strip, "content_start") else "frame_start"  # 5.3 deprecates frame_start
+        setattr(strip, start, int(getattr(strip, start)) + (int(first) - current))
+    length = max(1, int(length))
+    if old_length != length:
+        if hasattr(strip, "left_handle") and hasattr(strip, "duration"):
+            strip.duration = length
+        else:
+            strip.frame_final_duration = length
+
+
+def set_strip_channel(strip: Any, channel: int) -> None:
+    """Put ``strip`` on ``channel`` (1-128); the same property on every release (here so moves stay in one place)."""
+    if int(strip.channel) != int(channel):
+        strip.channel = int(channel)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import AddonPreferences, Context, PropertyGroup, UILayout
 
 from . import credentials, runtime
@@ -164,6 +164,16 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         subtype="DIR_PATH",
         default="",
     )
+    open_answers_in: EnumProperty(  # type: ignore[valid-type]
+        name="Open Answers In",
+        description="Where a task's answer is shown while it streams, when the task runs from the interface",
+        items=(
+            ("SPLIT", "Split Editor", "Another Text Editor of the window, else the script's editor split in two"),
+            ("WINDOW", "New Window", "A new window with a Text Editor"),
+            ("NONE", "Don't Open", "Do not show the answer (it still streams into its Text)"),
+        ),
+        default="SPLIT",
+    )
 
     max_retries: IntProperty(  # type: ignore[valid-type]
         name="Max Retries",
@@ -246,6 +256,7 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         col.prop(self, "default_context_window")
         col.prop(self, "use_cache")
         layout.prop(self, "tasks_folder")
+        layout.prop(self, "open_answers_in")
         col = layout.column(heading="Reliability")
         col.prop(self, "max_retries")
         col.prop(self, "first_token_timeout")

@@ -19,6 +19,7 @@ from .core.jobs.batch import BatchRun
 from .core.jobs.job import Job
 from .core.jobs.status import Status
 from .core.screenplay import fountain
+from .core.screenplay.stats import ScriptStats
 from .core.tasks.task import TaskCatalog, load_tasks
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class Runtime:
     estimator: Estimator = field(default_factory=lambda: Estimator(keep=16))
     _screenplays: dict[str, _Parsed] = field(default_factory=dict)
     _tasks: tuple[float, tuple[object, ...], TaskCatalog] | None = None
+    _stats: dict[str, tuple[int, float, ScriptStats, int, float]] = field(default_factory=dict)
     #: Called when a script changed and will be parsed after the pause (a window registers a redraw timer).
     on_parse_pending: Callable[[], None] | None = None
 
@@ -146,6 +148,35 @@ class Runtime:
         parsed = _Parsed(key, fountain.parse(content), key, now)
         self._screenplays[text.name] = parsed
         return parsed.screenplay
+
+    def script_stats(
+        self, text: bpy.types.Text, seconds_per_page: float = 60.0, *, fresh: bool = False, now: float | None = None
+    ) -> ScriptStats:
+        """Pages, eighths, runtime, characters and locations of ``text`` (``core.screenplay.stats``), cheap enough
+        for a panel's ``draw``: computed on first use, then again only once the text has not changed for
+        :data:`PARSE_PAUSE` seconds, as :meth:`screenplay` does (one parse and pagination per change, about
+        50 ms for a feature script); ``fresh``: compute now if it changed (commands). Raises ``ValueError`` for a
+        ``seconds_per_page`` that is not positive."""
+        from .core.screenplay.stats import script_stats
+
+        now = time.monotonic() if now is None else now
+        content = text.as_string()
+        key = hash(content)
+        cached = self._stats.get(text.name)
+        if cached is not None and cached[0] == key and cached[1] == seconds_per_page:
+            return cached[2]
+        if cached is not None and not fresh and cached[1] == seconds_per_page:
+            seen_key, seen_at = cached[3], cached[4]
+            if seen_key != key:
+                seen_key, seen_at = key, now
+                self._stats[text.name] = (cached[0], cached[1], cached[2], seen_key, seen_at)
+                if self.on_parse_pending is not None:
+                    self.on_parse_pending()
+            if now - seen_at < PARSE_PAUSE:
+                return cached[2]
+        stats = script_stats(content, seconds_per_page)
+        self._stats[text.name] = (key, seconds_per_page, stats, key, now)
+        return stats
 
     def tasks(self, user_dir: Path | None, now: float | None = None) -> TaskCatalog:
         """Every task, built-in and the user's, loaded once and again when a task file changed (checked at most

@@ -8,9 +8,10 @@ from __future__ import annotations
 import bpy
 
 from .. import pump
-from . import analyze, chat, connection, control, export
+from . import analyze, chat, connection, control, export, previs, proposals, tasks
 
-classes = (*analyze.classes, *export.classes, *chat.classes, *connection.classes, *control.classes)
+classes = (*analyze.classes, *export.classes, *chat.classes, *connection.classes, *control.classes, *previs.classes,
+           *tasks.classes, *proposals.classes)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 #: Classes left registered by an unregister() that ran inside a running operator (see :func:`unregister`).
 _left: list[bool] = []

@@ -3,6 +3,7 @@ modal ESC watch in a window), the ``text`` property, and poll mixins that say wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import bpy
@@ -19,6 +20,21 @@ else:
     Result = str
 
 tip_ = bpy.app.translations.pgettext_tip
+
+#: Called as ``hook(context, job)`` when a request started from the UI (``invoke``): the UI layer registers the
+#: answer view here (``ui/answer_view.py``), so an operator never imports the UI. A hook must not raise.
+INVOKE_HOOKS: list[Callable[[Context, Job], None]] = []
+
+
+def announce(context: Context, job: Job) -> None:
+    """Tell the :data:`INVOKE_HOOKS` that ``job`` started from the UI (failures are printed, never raised)."""
+    for hook in list(INVOKE_HOOKS):
+        try:
+            hook(context, job)
+        except Exception:  # noqa: BLE001 - showing an answer must never stop the request
+            import traceback
+
+            traceback.print_exc()
 
 
 def screenplay_property() -> object:
@@ -109,6 +125,7 @@ class StreamingOperator(Operator):
         if job is None:
             return {"CANCELLED"}
         self._job = job
+        announce(context, job)
         self._timer = wm.event_timer_add(0.2, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}

@@ -76,6 +76,14 @@ CONTEXTS: Mapping[str, frozenset[str]] = {
     "script": frozenset({"script_text"}),  # the whole screenplay
     "character": frozenset({"character", "character_lines"}),  # a character's name and their dialogue
     "conversation": frozenset({"conversation"}),  # a chat transcript ("Writer: …" / "Consultant: …")
+    "numbered_scene": frozenset({"numbered_scene_text"}),  # the scene, each line prefixed with its 1-based number
+    "schema": frozenset({"output_schema"}),  # the JSON Schema a structured task's answer must match
+    "instruction": frozenset({"instruction"}),  # what the writer typed (rewrite: how to rewrite)
+    "before_cursor": frozenset({"before_cursor"}),  # the scene up to the cursor's paragraph (continue)
+    "structure": frozenset({"structure"}),  # a named story structure ("Save the Cat!", "Three-act")
+    "scene_group": frozenset({"scene_range", "scenes_text"}),  # consecutive scenes (coverage's map step)
+    "summaries": frozenset({"scene_summaries"}),  # the scene summaries of a whole script (coverage)
+    "findings": frozenset({"findings"}),  # the parser's format findings (format check)
 }
 
 _REQUIRED = ("id", "label", "description", "scope", "output")
