@@ -5,6 +5,8 @@ Summarise and Compress, Clear Conversation), ``connection`` (Test Connection, St
 
 from __future__ import annotations
 
+import atexit
+
 import bpy
 
 from .. import pump
@@ -21,6 +23,7 @@ def register() -> None:
     """Register the operators (after freeing any left by an unregister that ran inside an operator)."""
     if _left:
         _left.clear()
+        atexit.unregister(_free_left)
         _unregister()
     _register()
 
@@ -34,11 +37,15 @@ def unregister() -> None:
         _unregister()
         return
     _left.append(True)
+    # Freed a moment later in a window, else when Python exits (before it finalises: Blender 4.2 crashes at exit
+    # with operator classes of a disabled add-on still registered), or by the next register().
     if not bpy.app.background:
         bpy.app.timers.register(_free_left, first_interval=0.1)
+    atexit.register(_free_left)
 
 
 def _free_left() -> None:
     if _left and not pump.driving():
         _left.clear()
+        atexit.unregister(_free_left)
         _unregister()
