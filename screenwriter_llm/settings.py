@@ -38,14 +38,24 @@ def scene_settings(context: Context) -> SCREENWRITER_PG_settings:
     return cast(SCREENWRITER_PG_settings, context.scene.screenwriter)  # type: ignore[attr-defined]
 
 
+_data_dirs: dict[str, Path] = {}
+
+
 def data_dir() -> Path:
-    """The add-on's own user directory (usage ledger, response cache), created on demand: the extension's user
-    directory (``bpy.utils.extension_path_user``, Blender 4.2+) or, for the legacy add-on,
-    ``<Blender config>/screenwriter_llm``."""
+    """The add-on's own user directory (usage ledger, response cache, user tasks), created on demand: the
+    extension's user directory (``bpy.utils.extension_path_user``, Blender 4.2+) or, for the legacy add-on,
+    ``<Blender config>/screenwriter_llm``. Looked up once per user configuration folder (panels ask on every draw;
+    each lookup is a few file-system calls)."""
+    key = bpy.utils.user_resource("CONFIG")
+    cached = _data_dirs.get(key)
+    if cached is not None and cached.is_dir():
+        return cached
     try:
-        return Path(bpy.utils.extension_path_user(ADDON_ID, create=True))
+        folder = Path(bpy.utils.extension_path_user(ADDON_ID, create=True))
     except (ValueError, AttributeError):  # not installed as an extension / Blender before 4.2
-        return Path(bpy.utils.user_resource("CONFIG", path="screenwriter_llm", create=True))
+        folder = Path(bpy.utils.user_resource("CONFIG", path="screenwriter_llm", create=True))
+    _data_dirs[key] = folder
+    return folder
 
 
 def limits(prefs: SCREENWRITER_AP_preferences) -> Limits:

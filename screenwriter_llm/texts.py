@@ -8,6 +8,7 @@ at a NUL byte.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -127,11 +128,15 @@ def coverage_name(source_name: str) -> str:
 # --- writing -----------------------------------------------------------------------------------------
 
 
+#: Characters ``Text.write`` must not get: C0 controls but tab and newline, DEL, C1 controls, and carriage returns.
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def writable(piece: str) -> str:
     """``piece`` made safe for ``Text.write``: control characters other than newline and tab (a NUL stops
     ``Text.write`` and drops the rest; escapes would garble the editor) become U+FFFD, carriage returns
     become newlines."""
-    if piece.isprintable():
+    if not _UNWRITABLE.search(piece):
         return piece
     out = []
     for char in piece.replace("\r\n", "\n").replace("\r", "\n"):
@@ -187,11 +192,21 @@ class StreamWriter:
         self._raw += piece
         if self._secrets:
             self._raw = redact(self._raw, self._secrets)
-        keep = 0 if final else min(self._hold, len(self._raw))
+        keep = 0 if final else self._held_tail()
         cut = len(self._raw) - keep
         out, self._raw = self._raw[:cut], self._raw[cut:]
         if out:
             self._queue(writable(out))
+
+    def _held_tail(self) -> int:
+        """How many characters at the end may be the start of a key: only those wait for the next piece (holding
+        back a whole key's length would show text about 40 tokens late for a 164-character key)."""
+        raw = self._raw
+        for size in range(min(self._hold, len(raw)), 0, -1):
+            tail = raw[-size:]
+            if any(secret.startswith(tail) for secret in self._secrets):
+                return size
+        return 0
 
     def _queue(self, text: str) -> None:
         parts: list[str] = []
