@@ -67,7 +67,9 @@ __all__ = [
     "expected_thinking",
     "expected_usage",
     "load_recording",
+    "page",
     "recordings_dir",
+    "redirect",
     "replay",
     "synthetic",
     "synthetic_pieces",
@@ -636,6 +638,23 @@ class Reply:
     - ``error_after`` k: after k chunks send an in-band error (``event: error`` / an ``{"error": ...}`` line,
       ``error_body``; default: the recorded Anthropic 529 body on the Anthropic route, an OpenAI-shaped
       ``server_error`` or an Ollama ``{"error": ...}`` line elsewhere) under HTTP 200, then end the body.
+    - ``end_after`` k: after k chunks end the body cleanly (the chunked terminator): no finish reason, no
+      usage, no ``[DONE]``, as a server that gave up without saying so.
+    - ``cut_after`` k: after k chunks send the first half of chunk k (cut inside its JSON), then end the body
+      cleanly.
+    - ``invalid_utf8_after`` k: chunk k carries the byte 0xFF (never valid UTF-8) at the start of its first
+      text value (``"content": "`` or ``"text": "``), so that delta's text begins with one undecodable byte;
+      a decoder that replaces it yields U+FFFD there.
+    - ``sse_extras``: on the SSE routes (OpenAI, Anthropic), surround every event with lines the SSE format
+      allows and a client must skip: a comment (``: ping``) block before it, ``id:`` and ``retry:`` fields
+      inside it, and an event of one empty ``data:`` line after it. Ignored on the NDJSON route.
+    - ``short_by`` n: frame the body with a ``Content-Length`` (no chunked encoding) of its full size, send all
+      but its last n bytes, then close the connection (a body shorter than its Content-Length). Applies to
+      streams (all chunks joined) and whole JSON bodies alike.
+
+    Statuses other than 200 (``status``: any 1xx-5xx but 200, e.g. 307 with a ``Location`` header from
+    :func:`redirect`), and ``status`` 200 with a ``body`` (an HTML page, an ``{"error": ...}`` object: see
+    :func:`page`), are sent as that status with ``body`` (default empty) and ``headers``, whatever the request.
 
     A recording is replayed byte for byte whatever the route (an Anthropic recording on the OpenAI route stays
     Anthropic), so pick the one matching the route unless the mismatch is the point of the test.
@@ -659,6 +678,11 @@ class Reply:
     split_bytes: bool = False
     no_usage: bool = False
     error_body: str | None = None
+    end_after: int | None = None
+    cut_after: int | None = None
+    invalid_utf8_after: int | None = None
+    sse_extras: bool = False
+    short_by: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Reply:
@@ -694,6 +718,19 @@ def error(what: str | int, body: str | None = None, headers: dict[str, str] | No
             {"error": {"message": f"injected HTTP {what}", "type": "server_error", "param": None, "code": None}}
         )
     return Reply(status=what, body=body, headers=dict(headers or {}), **faults)
+
+
+def redirect(location: str, status: int = 307, **faults: Any) -> Reply:
+    """Reply with a redirect: ``status`` (301, 302, 303, 307 or 308) and ``Location: <location>``, empty body."""
+    if not 300 <= status < 400:
+        raise ValueError(f"a redirect needs a 3xx status, not {status}")
+    return Reply(status=status, body="", headers={"Location": location}, **faults)
+
+
+def page(body: str, status: int = 200, content_type: str = "text/html; charset=utf-8", **faults: Any) -> Reply:
+    """Reply with ``body`` as is under ``status`` (default 200) and ``content_type``: an HTML error page from a
+    proxy or a sign-in portal, or a JSON error object sent with HTTP 200 (``content_type="application/json"``)."""
+    return Reply(status=status, body=body, headers={"Content-Type": content_type}, **faults)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -836,7 +873,7 @@ class _Handler(BaseHTTPRequestHandler):
         error_response = _error_response(reply)
         if error_response is not None:
             status, body, headers = error_response
-            self._send_bytes(record, status, body, headers)
+            self._send_bytes(record, status, body, headers, reply.short_by)
             return
         body = record.body if isinstance(record.body, dict) else {}
         wants_stream = body.get("stream", provider == "ollama") is True
@@ -849,11 +886,12 @@ class _Handler(BaseHTTPRequestHandler):
         extra.update(reply.headers)
         if not wants_stream:
             extra["Content-Type"] = "application/json"
-            self._send_bytes(record, 200, _json(_whole_body(provider, answer)).encode(), extra)
+            self._send_bytes(record, 200, _json(_whole_body(provider, answer)).encode(), extra, reply.short_by)
             return
         if reply.no_usage and isinstance(body, dict):
             body = dict(body, stream_options=None)
         chunks = list(recording.chunks) if recording is not None else _stream_chunks(provider, answer, body)
+        chunks = _wire_faults(provider, reply, chunks)
         extra["Content-Type"] = recording.content_type if recording is not None else _STREAM_CONTENT_TYPES[provider]
         self._send_stream(record, provider, reply, chunks, extra)
 
@@ -895,8 +933,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, obj: Any, record: RecordedRequest | None = None) -> None:
         self._send_bytes(record, status, _json(obj).encode(), {"Content-Type": "application/json"})
 
-    def _send_bytes(self, record: RecordedRequest | None, status: int, body: bytes, headers: dict[str, Any]) -> None:
+    def _send_bytes(
+        self,
+        record: RecordedRequest | None,
+        status: int,
+        body: bytes,
+        headers: dict[str, Any],
+        short_by: int | None = None,
+    ) -> None:
         self._start(record, status, headers, {"Content-Length": str(len(body))})
+        if short_by:
+            self._write(record, body[: max(0, len(body) - short_by)])
+            self._drop()
+            return
         self._write(record, body)
         if record is not None:
             self.server.owner._mark(record, completed_at=time.monotonic())
@@ -925,6 +974,13 @@ class _Handler(BaseHTTPRequestHandler):
         self, record: RecordedRequest, provider: str, reply: Reply, chunks: list[bytes], headers: dict[str, Any]
     ) -> None:
         owner = self.server.owner
+        if reply.short_by is not None:
+            body = b"".join(chunks)
+            self._start(record, 200, headers, {"Content-Length": str(len(body)), "Cache-Control": "no-cache"})
+            self._write(record, body[: max(0, len(body) - reply.short_by)])
+            owner._mark(record, chunks_sent=len(chunks))
+            self._drop()
+            return
         self._start(record, 200, headers, {"Transfer-Encoding": "chunked", "Cache-Control": "no-cache"})
         interval = 1.0 / reply.tokens_per_second if reply.tokens_per_second else 0.0
         for index in range(len(chunks) + 1):
@@ -934,7 +990,10 @@ class _Handler(BaseHTTPRequestHandler):
             if index == reply.error_after:
                 self._write_chunk(record, _inband_error(provider, reply))
                 break
-            if index == len(chunks):
+            if index == len(chunks) or index == reply.end_after:
+                break
+            if index == reply.cut_after:
+                self._write_chunk(record, chunks[index][: max(1, len(chunks[index]) // 2)])
                 break
             if index == reply.stall_after:
                 self._wait(reply.stall_seconds, record)
@@ -995,6 +1054,32 @@ class _Handler(BaseHTTPRequestHandler):
             owner._stopping.wait(min(remaining, 0.02))
 
 
+_TEXT_VALUE = re.compile(rb'"(?:content|text)"\s*:\s*"')
+_SSE_RETRY_MS = 3000
+
+
+def _wire_faults(provider: str, reply: Reply, chunks: list[bytes]) -> list[bytes]:
+    """Apply the faults that change the bytes of the stream's chunks (``invalid_utf8_after``, ``sse_extras``);
+    the number of chunks stays the same, so the chunk-counted faults keep their meaning."""
+    out = list(chunks)
+    k = reply.invalid_utf8_after
+    if k is not None and 0 <= k < len(out):
+        match = _TEXT_VALUE.search(out[k])
+        if match is None:
+            raise ValueError(f"chunk {k} has no text value to put an invalid byte into: {out[k][:80]!r}")
+        out[k] = out[k][: match.end()] + b"\xff" + out[k][match.end() :]
+    if reply.sse_extras and provider != "ollama":
+        out = [
+            b": ping\n\n"
+            + b"id: %d\n" % index
+            + (b"retry: %d\n" % _SSE_RETRY_MS if index == 0 else b"")
+            + chunk
+            + b"data:\n\n"
+            for index, chunk in enumerate(out)
+        ]
+    return out
+
+
 def _error_response(reply: Reply) -> tuple[int, bytes, dict[str, Any]] | None:
     """Return (status, body, headers) when the reply is an HTTP error, else None."""
     if reply.recording is not None:
@@ -1004,8 +1089,8 @@ def _error_response(reply: Reply) -> tuple[int, bytes, dict[str, Any]] | None:
             headers["Content-Type"] = recording.content_type
             headers.update(reply.headers)
             return reply.status or recording.status, recording.raw, headers
-    if reply.status is not None and reply.status >= 400:
-        headers = {"Content-Type": "application/json", **reply.headers}
+    if reply.status is not None and (reply.status != 200 or reply.body is not None):
+        headers = {"Content-Type": "application/json", **reply.headers} if reply.body else dict(reply.headers)
         return reply.status, (reply.body or "").encode(), headers
     return None
 

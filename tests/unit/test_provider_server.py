@@ -26,7 +26,9 @@ from tests.provider_server import (
     expected_thinking,
     expected_usage,
     load_recording,
+    page,
     recordings_dir,
+    redirect,
     replay,
     synthetic,
     synthetic_pieces,
@@ -330,3 +332,138 @@ def test_out_of_process_server_writes_ready_file_and_serves_litellm(litellm, tmp
         proc.terminate()
         proc.wait(timeout=5)
     assert proc.returncode == 0
+
+
+# --- faults added for the hostile-endpoint tests (tests/blender/test_hostile.py) -------------------------------
+
+
+def raw(srv: ProviderServer, provider: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """POST ``body`` (default: a streaming chat request) to ``provider``'s route with the standard library and
+    return (status, lower-cased headers, the body as sent, chunked framing removed); never follows redirects."""
+    import http.client
+
+    path = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "ollama": "/api/chat"}[provider]
+    payload = body if body is not None else {"model": "m", "messages": MESSAGES, "stream": True}
+    connection = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
+    try:
+        connection.request("POST", path, json.dumps(payload), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        try:
+            data = response.read()
+        except http.client.IncompleteRead as short:
+            data = short.partial
+        return response.status, headers, data
+    finally:
+        connection.close()
+
+
+def test_invalid_utf8_after_puts_one_undecodable_byte_into_that_chunks_text(litellm, srv):
+    srv.enqueue("openai", synthetic(text="alpha beta gamma", invalid_utf8_after=2))
+    _, _, data = raw(srv, "openai")
+    events = data.split(b"\n\n")
+    assert b'"content":"\xff beta"' in events[2]
+    assert sum(event.count(b"\xff") for event in events) == 1
+    srv.enqueue("anthropic", synthetic(text="alpha beta gamma", invalid_utf8_after=4))
+    content, _, _ = drain(complete(litellm, srv, "anthropic"))
+    assert content == "alpha\ufffd beta gamma", "httpx's line decoder replaces the byte"
+
+
+def test_invalid_utf8_after_needs_a_text_value():
+    from tests.provider_server import _wire_faults
+
+    with pytest.raises(ValueError, match="no text value"):
+        _wire_faults("openai", synthetic(tokens=2, invalid_utf8_after=0), [b"data: [DONE]\n\n"])
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama"])
+def test_end_after_ends_the_body_cleanly_without_a_finish(litellm, srv, provider):
+    srv.enqueue(provider, synthetic(tokens=10, end_after=4))
+    status, headers, data = raw(srv, provider)
+    assert status == 200 and headers["transfer-encoding"] == "chunked"
+    assert b"[DONE]" not in data and b"message_stop" not in data and b'"done":true' not in data
+    [request] = srv.requests()
+    assert request.wait_done(2)
+    assert request.chunks_sent == 4 and request.completed_at is not None and request.client_closed_at is None
+
+    srv.enqueue(provider, synthetic(tokens=10, end_after=4))
+    response = complete(litellm, srv, provider)
+    content, _, _ = drain(response)
+    assert synthetic_text(10).startswith(content) and content != synthetic_text(10)
+    assert response.received_finish_reason is None, "LiteLLM saw no finish reason"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama"])
+def test_cut_after_sends_half_a_chunk_then_ends_cleanly(srv, provider):
+    srv.enqueue(provider, replay(DEFAULT_RECORDING[provider], cut_after=3))
+    _, _, whole = raw(srv, provider)
+    srv.enqueue(provider, replay(DEFAULT_RECORDING[provider], end_after=3))
+    _, _, three = raw(srv, provider)
+    assert whole.startswith(three) and len(whole) > len(three)
+    tail = whole[len(three) :]
+    assert not tail.endswith(b"\n"), "the fourth chunk is cut inside, before its line ends"
+
+
+def test_sse_extras_surround_every_event_with_lines_a_client_skips(litellm, srv):
+    recording = DEFAULT_RECORDING["anthropic"]
+    srv.enqueue("anthropic", replay(recording, sse_extras=True))
+    _, _, data = raw(srv, "anthropic")
+    events = len(load_recording(recording).chunks)
+    assert data.count(b": ping\n\n") == events
+    assert data.count(b"data:\n\n") == events
+    assert b"id: 0\nretry: 3000\n" in data and f"id: {events - 1}\n".encode() in data
+    assert srv.requests()[0].chunks_sent == events
+    srv.enqueue("anthropic", replay(recording, sse_extras=True))
+    content, _, usage = drain(complete(litellm, srv, "anthropic"))
+    assert content == expected_text(recording)
+    assert usage_numbers(usage) == expected_usage(recording)
+
+
+def test_sse_extras_leave_ndjson_alone(srv):
+    srv.enqueue("ollama", synthetic(tokens=3, sse_extras=True))
+    _, _, data = raw(srv, "ollama")
+    assert b"ping" not in data and all(json.loads(line) for line in data.splitlines())
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_short_by_sends_less_than_the_content_length_then_closes(srv, stream):
+    srv.enqueue("openai", synthetic(tokens=10, short_by=25))
+    _, headers, data = raw(srv, "openai", {"model": "m", "messages": MESSAGES, "stream": stream})
+    assert "transfer-encoding" not in headers
+    assert int(headers["content-length"]) == len(data) + 25
+    [request] = srv.requests()
+    assert request.wait_done(2) and request.completed_at is None
+
+
+def test_redirect_answers_with_the_status_and_location_only(srv):
+    srv.enqueue("openai", redirect("http://127.0.0.1:9/v1/chat/completions", 308))
+    status, headers, data = raw(srv, "openai")
+    assert (status, headers["location"], data) == (308, "http://127.0.0.1:9/v1/chat/completions", b"")
+    with pytest.raises(ValueError, match="3xx"):
+        redirect("http://elsewhere", 200)
+
+
+def test_page_sends_the_body_as_is_under_any_status(litellm, srv):
+    srv.enqueue("anthropic", page("<html><title>Hi</title></html>"))
+    status, headers, data = raw(srv, "anthropic")
+    assert (status, headers["content-type"], data) == (
+        200,
+        "text/html; charset=utf-8",
+        b"<html><title>Hi</title></html>",
+    )
+    srv.enqueue("openai", page('{"error": {"message": "no"}}', status=413, content_type="application/json"))
+    status, headers, data = raw(srv, "openai")
+    assert (status, headers["content-type"], data) == (413, "application/json", b'{"error": {"message": "no"}}')
+
+
+def test_new_faults_can_be_queued_out_of_process(srv):
+    fields = {"end_after": 2, "cut_after": None, "invalid_utf8_after": None, "sse_extras": True, "short_by": None}
+    request = urllib.request.Request(
+        srv.base_url + "/__enqueue__",
+        data=json.dumps({"provider": "openai", "replies": [{"tokens": 5, **fields}]}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        assert json.load(reply) == {"queued": 1}
+    _, _, data = raw(srv, "openai")
+    assert data.count(b": ping") == 2 and b"[DONE]" not in data

@@ -4,6 +4,13 @@ Runs on a daemon thread started by :meth:`~.job.Job.start`; never touches bpy. I
 :class:`~.plan.Plan` and gives back events (:mod:`..events`) through ``put``. Worker-only state (what was
 received, which model answered) lives here; what it shares with the main thread is in
 :class:`~.control.Control`.
+
+Two checks are the worker's own: a prompt whose estimated tokens alone exceed a model's context window is
+refused before anything is sent (:meth:`Worker._too_long`; the chat task fits itself through
+``plan.prepare``), and a stream that ended without the provider's finish reason (``Finished.finish_reason``
+None, :func:`..provider.llm.stream_completion`) is reported as ``Failed(..., "incomplete")``, the text
+received kept. Exceptions that carry ``screenwriter_kind`` (:class:`..provider.llm.ProviderResponseError`)
+are taken at their word: that kind, and ``str(exc)`` as the message.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+from ..accounting import cost as costs
 from ..accounting.accountant import Accountant, cached_events
 from ..accounting.cost import Cost
 from ..events import (
@@ -36,6 +44,53 @@ from .plan import Deadlines, Plan
 
 #: The provider call: ``(request, cancelled, on_response) -> events`` (:func:`..provider.llm.stream_completion`).
 StreamFn = Callable[[LLMRequest, Any, Callable[[Any], None]], Iterator[Event]]
+
+#: Kinds of our own exceptions (``screenwriter_kind``) worth waiting and sending again (before the first token).
+RETRYABLE_OWN_KINDS = frozenset({"unavailable", "rate_limit", "connection"})
+#: Per-message and per-request token overhead of a chat prompt, at most (LiteLLM's ``token_counter`` adds
+#: 3-4 per message and 3 per request): with it, the UTF-8 size of the messages bounds their token count
+#: from above (every tiktoken token is at least one byte), so most prompts need no counting at all.
+_MESSAGE_OVERHEAD = 8
+#: Tokens no model's context window is smaller than: a prompt bounded below it is never looked at.
+_SMALLEST_WINDOW = 4096
+
+
+def own_kind(exc: BaseException) -> str | None:
+    """``exc.screenwriter_kind`` when ``exc`` says its own kind (a :class:`..provider.llm.ProviderResponseError`),
+    else None."""
+    kind = getattr(exc, "screenwriter_kind", None)
+    return kind if isinstance(kind, str) and kind else None
+
+
+def incomplete_message(model: str, text_shown: bool) -> str:
+    """What an answer that ended without the provider's finish reason says, with what to do."""
+    if text_shown:
+        return (
+            f"The answer from {model} ended without the provider saying it was finished, so it may be cut off; "
+            "run it again for a full answer."
+        )
+    return (
+        f"The stream from {model} ended without an answer or the provider saying it was finished, so an answer "
+        "may be cut off; run it again."
+    )
+
+
+def too_long_message(model: str, tokens: int, window: int, known: bool = True) -> str:
+    """What a prompt over ``model``'s context window says (``tokens`` estimated, ``window`` in tokens;
+    ``known``: the window is LiteLLM's, not the Default Context Window preference)."""
+    advice = (
+        "Shorten the scene (split a long scene at a new scene heading) or choose a model with a larger context window"
+    )
+    if known:
+        return (
+            f"The prompt is about {tokens:,} tokens, more than {model}'s context window of {window:,} tokens, "
+            f"so nothing was sent. {advice}."
+        )
+    return (
+        f"The prompt is about {tokens:,} tokens, more than the {window:,}-token context window assumed for "
+        f"{model} (LiteLLM does not know its window; Default Context Window in the add-on preferences), so "
+        f"nothing was sent. {advice}, or raise Default Context Window if {model} takes more."
+    )
 
 
 def timeout_message(model: str, deadlines: Deadlines, text_shown: bool) -> str:
@@ -79,8 +134,7 @@ class Worker:
         try:
             final = self._from_cache() or self._run_models()
         except BaseException as exc:  # noqa: BLE001 - a defect must still end the job with a message
-            request = self.plan.request
-            message, kind = errors.describe_exception(exc, request.model, request.api_base, (request.api_key,))
+            message, kind = self._describe(exc, self.plan.request)
             final = Failed(message, kind)
         finally:
             if self.control.cancelled.is_set():
@@ -124,21 +178,60 @@ class Worker:
                 except ContextTooLarge as too_large:
                     return Failed(str(too_large), "context_window")
                 self._put(ContextReport(report))
-            refusal = self._accountant.refusal(request)
-            if refusal is not None:
-                return refusal
-            exc = self._run_with_retries(request)
-            if self.control.cancelled.is_set():
-                return None
-            if exc is None:
-                return self._finished
-            message, kind = self._explain(exc, request)
+            too_long = None if self.plan.prepare is not None else self._too_long(request)
+            if too_long is None:
+                refusal = self._accountant.refusal(request)
+                if refusal is not None:
+                    return refusal
+                exc = self._run_with_retries(request)
+                if self.control.cancelled.is_set():
+                    return None
+                if exc is None:
+                    return self._outcome(request)
+                message, kind = self._explain(exc, request)
+            else:
+                message, kind = too_long, "context_window"
             has_next = index + 1 < len(candidates)
             falls_back = kind in errors_fallback_kinds()
             if self.control.text_shown or self.control.expired or not has_next or not falls_back:
                 return Failed(message, kind)
             self._put(FallingBack(request.model, candidates[index + 1].model, message))
         return None
+
+    def _outcome(self, request: LLMRequest) -> Outcome | None:
+        """The answer's outcome: its ``Finished``, or ``Failed(..., "incomplete")`` when a real stream (not a
+        mock answer) ended without the provider's finish reason (the text received stays)."""
+        finished = self._finished
+        if finished is not None and finished.finish_reason is None and request.mock_response is None:
+            return Failed(incomplete_message(request.model, self.control.text_shown), "incomplete")
+        return finished
+
+    def _too_long(self, request: LLMRequest) -> str | None:
+        """The message refusing ``request`` when its prompt alone is over the model's context window
+        (estimated with :func:`..accounting.cost.count_tokens`, LiteLLM's offline tokenizer; the window as
+        :func:`..accounting.cost.context_window` takes it: LiteLLM's offline map through
+        :func:`..accounting.cost.lookup_model`, else the Default Context Window preference, which the
+        message then names), else None.
+        Prompts whose UTF-8 size and overhead fit the window are never counted (a token is at least a
+        byte). Mock answers are never refused; a tokenizer failure lets the request go (the provider
+        decides)."""
+        if request.mock_response is not None:
+            return None
+        size = sum(len(str(m.get("content") or "").encode("utf-8")) for m in request.messages)
+        bound = size + _MESSAGE_OVERHEAD * (len(request.messages) + 1)
+        if bound <= _SMALLEST_WINDOW:
+            return None
+        try:
+            info = costs.lookup_model(request.model)
+            mapped = info.max_input_tokens if info is not None else None
+            known = bool(mapped)
+            window = int(mapped) if mapped else self.plan.accounting.default_window
+            if bound <= window:
+                return None
+            tokens = costs.count_tokens(request.model, request.messages)
+        except Exception:  # noqa: BLE001 - the estimate is a courtesy; the provider still checks
+            return None
+        return too_long_message(request.model, tokens, window, known) if tokens > window else None
 
     def _run_with_retries(self, request: LLMRequest) -> BaseException | None:
         """Run ``request`` until it answers (None) or fails for good (the last exception)."""
@@ -153,11 +246,14 @@ class Worker:
             except BaseException as exc:  # noqa: BLE001 - classified below, never swallowed silently
                 if self.control.cancelled.is_set() or self.control.text_shown or self.control.expired:
                     return exc
-                delay = policy.delay(exc, attempt, waited)
+                own = own_kind(exc)
+                if own is not None and own not in RETRYABLE_OWN_KINDS:
+                    return exc
+                delay = policy.delay(exc, attempt, waited, own)
                 if delay is None:
                     return exc
                 attempt += 1
-                message, kind = errors.describe_exception(exc, request.model, request.api_base, (request.api_key,))
+                message, kind = self._describe(exc, request)
                 self._put(Retrying(request.model, attempt, policy.max_retries, delay, message, str(kind)))
                 if self.control.cancelled.wait(delay):
                     return exc
@@ -195,6 +291,8 @@ class Worker:
         """A message and kind for a final failure, with the deadline or the partial answer in mind."""
         if self.control.expired:
             return self.control.expired, "timeout"
+        if own_kind(exc) is not None:
+            return self._describe(exc, request)
         if errors.is_timeout(exc):
             return timeout_message(request.model, self.plan.deadlines, self.control.text_shown), "timeout"
         message, kind = errors.describe_exception(exc, request.model, request.api_base, (request.api_key,))
@@ -206,6 +304,16 @@ class Worker:
                 kind,
             )
         return message, kind
+
+    @staticmethod
+    def _describe(exc: BaseException, request: LLMRequest) -> tuple[str, str]:
+        """``(message, kind)`` of ``exc``: its own (``screenwriter_kind``, ``str(exc)``, redacted) when it
+        says them, else :func:`..provider.errors.describe_exception`."""
+        kind = own_kind(exc)
+        if kind is not None:
+            return errors.redact(str(exc), (request.api_key,)), kind
+        message, error_kind = errors.describe_exception(exc, request.model, request.api_base, (request.api_key,))
+        return message, str(error_kind)
 
 
 def errors_fallback_kinds() -> frozenset[str]:
