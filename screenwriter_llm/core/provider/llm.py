@@ -15,6 +15,7 @@ so. Where LiteLLM gives no usable exception this module raises :class:`ProviderR
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import gc
 import html
@@ -78,6 +79,9 @@ def import_litellm() -> ModuleType:
         finally:
             if first:
                 gc.freeze()
+                # Back to normal before Python finalises: Blender 4.2 as a module crashed at exit (SIGSEGV)
+                # with LiteLLM's objects still frozen.
+                atexit.register(gc.unfreeze)
                 if collecting:
                     gc.enable()
 
