@@ -112,25 +112,30 @@ class Handle:
         :class:`RequestFailed` when it did not finish."""
         if not self.done:
             raise RuntimeError("The request is still running; wait for Handle.done (or call Handle.wait()).")
-        job = self.job
-        outcome = job.outcome
-        kind, message = "finished", ""
-        if isinstance(outcome, Failed):
-            kind, message = "failed", outcome.message
-        elif isinstance(outcome, Cancelled):
-            kind, message = "cancelled", outcome.reason
-        answer = Answer(
-            name=self.sink.target,
-            content=job.answer,
-            outcome=kind,
-            message=message,
-            status=job.status_line(),
-            model=job.model,
-            usage=texts.answer_metadata(job),
-        )
-        if check and kind != "finished":
-            raise RequestFailed(message, answer)
-        return answer
+        return _answer(self.job, self.sink.target, check)
+
+
+def _answer(job: Job, name: str, check: bool) -> Answer:
+    """The :class:`Answer` of an ended ``job`` whose output is the Text ``name``; with ``check``, raises
+    :class:`RequestFailed` when it did not finish."""
+    outcome = job.outcome
+    kind, message = "finished", ""
+    if isinstance(outcome, Failed):
+        kind, message = "failed", outcome.message
+    elif isinstance(outcome, Cancelled):
+        kind, message = "cancelled", outcome.reason
+    answer = Answer(
+        name=name,
+        content=job.answer,
+        outcome=kind,
+        message=message,
+        status=job.status_line(),
+        model=job.model,
+        usage=texts.answer_metadata(job),
+    )
+    if check and kind != "finished":
+        raise RequestFailed(message, answer)
+    return answer
 
 
 def _context() -> Any:
@@ -417,21 +422,4 @@ def run_task(
         return Answer(launch.written, written.as_string(), "finished", "", launch.info, "", {})
     sink_target = job.target or launch.target
     text_now = bpy.data.texts.get(sink_target)
-    outcome = job.outcome
-    kind, message = "finished", ""
-    if isinstance(outcome, Failed):
-        kind, message = "failed", outcome.message
-    elif isinstance(outcome, Cancelled):
-        kind, message = "cancelled", outcome.reason
-    answer = Answer(
-        name=text_now.name if text_now is not None else sink_target,
-        content=job.answer,
-        outcome=kind,
-        message=message,
-        status=job.status_line(),
-        model=job.model,
-        usage=texts.answer_metadata(job),
-    )
-    if check and kind != "finished":
-        raise RequestFailed(message, answer)
-    return answer
+    return _answer(job, text_now.name if text_now is not None else sink_target, check)

@@ -32,6 +32,21 @@ from tests.provider_server import ProviderServer  # noqa: E402
 ADDON = "screenwriter_llm"
 
 
+def addon_threads(wait: float = 0.0) -> list[str]:
+    """Names of the add-on's job threads still alive, after waiting up to ``wait`` seconds for them to end."""
+    import threading
+    import time
+
+    from screenwriter_llm.core.jobs.job import THREAD_NAME_PREFIX
+
+    deadline = time.monotonic() + wait
+    while True:
+        alive = [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME_PREFIX)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[ProviderServer]:
     """One loopback provider server for the session; each test queues its own replies."""

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 
 import bpy
 import pytest
 
 from screenwriter_llm import runtime
-from screenwriter_llm.core.jobs.job import THREAD_NAME_PREFIX
 from screenwriter_llm.core.screenplay import fountain
-from tests.blender.conftest import ADDON, configure, load_screenplay
+from tests.blender.conftest import ADDON, addon_threads, configure, load_screenplay
 from tests.provider_server import (
     ProviderServer,
     expected_text,
@@ -54,15 +52,8 @@ def script(addon):
     prefs.first_token_timeout = 30.0
     prefs.stall_timeout = 30.0
     yield load_screenplay("Brick-and-Steel.fountain")
-    deadline = time.monotonic() + 5
-    while _addon_threads() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _addon_threads() == [], "no add-on thread may outlive its job"
+    assert addon_threads(wait=5) == [], "no add-on thread may outlive its job"
     assert runtime.get().running() == []
-
-
-def _addon_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME_PREFIX)]
 
 
 def analyze(source, output: str = "Out", scene: int = 3, statuses: list[str] | None = None):

@@ -9,7 +9,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import addon_utils
@@ -17,8 +16,7 @@ import bpy
 import pytest
 
 from screenwriter_llm import commands, pump, runtime
-from screenwriter_llm.core.jobs.job import THREAD_NAME_PREFIX
-from tests.blender.conftest import ADDON, REPO, configure, load_screenplay
+from tests.blender.conftest import ADDON, REPO, addon_threads, configure, load_screenplay
 from tests.provider_server import error, expected_text, replay, synthetic, synthetic_text
 
 OPENAI = "openai_chat_include_usage_gpt4.sse"
@@ -33,16 +31,9 @@ def script(addon):
     prefs.first_token_timeout = 30.0
     prefs.stall_timeout = 30.0
     yield load_screenplay("Brick-and-Steel.fountain")
-    deadline = time.monotonic() + 5
-    while _addon_threads() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _addon_threads() == [], "no add-on thread may outlive its job"
+    assert addon_threads(wait=5) == [], "no add-on thread may outlive its job"
     assert not bpy.app.timers.is_registered(pump._tick)
     assert runtime.get().running() == []
-
-
-def _addon_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME_PREFIX)]
 
 
 def analyze(source, output: str, statuses: list[str] | None = None):
@@ -320,7 +311,7 @@ def test_disabling_the_add_on_mid_stream(server, received, script):
     started = time.monotonic()
     addon_utils.disable(ADDON, default_set=True, handle_error=None)
     assert time.monotonic() - started < 2.0
-    assert _addon_threads() == []
+    assert addon_threads() == []
     assert not bpy.app.timers.is_registered(pump._tick)
     text = bpy.data.texts["Out"].as_string()
     assert "the Screenwriter LLM add-on was disabled; the answer above is incomplete" in text
