@@ -9,10 +9,10 @@ it through the pump. Main thread only, except the estimator's own threads.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .core.accounting.cost import Estimator
 from .core.jobs.batch import BatchRun
@@ -39,11 +39,12 @@ TASKS_CHECK_INTERVAL = 2.0
 
 @dataclass
 class _Parsed:
-    """A screenplay's last parse (``key``: the hash of the text it was made from) and the newest text seen."""
+    """What was last computed from a Text (``value``; ``key``: the hash of the content it was made from) and the
+    newest content seen (``seen_key``, at ``seen_at``, ``time.monotonic()`` seconds)."""
 
-    key: int
-    screenplay: fountain.Screenplay
-    seen_key: int
+    key: Hashable
+    value: Any
+    seen_key: Hashable
     seen_at: float
 
 
@@ -72,7 +73,7 @@ class Runtime:
     estimator: Estimator = field(default_factory=lambda: Estimator(keep=16))
     _screenplays: dict[str, _Parsed] = field(default_factory=dict)
     _tasks: tuple[float, tuple[object, ...], TaskCatalog] | None = None
-    _stats: dict[str, tuple[int, float, ScriptStats, int, float]] = field(default_factory=dict)
+    _stats: dict[str, _Parsed] = field(default_factory=dict)
     #: Called when a script changed and will be parsed after the pause (a window registers a redraw timer).
     on_parse_pending: Callable[[], None] | None = None
 
@@ -124,59 +125,54 @@ class Runtime:
 
     # --- parsed screenplays (never parsed twice for the same content) -----------------------------
 
-    def screenplay(self, text: bpy.types.Text, *, fresh: bool = False, now: float | None = None) -> fountain.Screenplay:
-        """The parsed screenplay of ``text``, cheap enough for a panel's ``draw``.
-
-        The text is parsed on first use and then again only once it has not changed for :data:`PARSE_PAUSE`
-        seconds (measured from the last change this method saw); until then the last parse is returned, so a
-        keystroke costs one ``Text.as_string`` and a hash, never a parse. ``fresh``: parse now if it changed
-        (commands, which must work on the text as it is).
-        """
+    def _after_pause(
+        self,
+        cache: dict[str, _Parsed],
+        text: bpy.types.Text,
+        extra: Hashable,
+        compute: Callable[[str], Any],
+        fresh: bool,
+        now: float | None,
+    ) -> Any:
+        """``compute(content)`` of ``text``, made on first use and then again only once the text has not changed for
+        :data:`PARSE_PAUSE` seconds (measured from the last change seen here); until then the last value is
+        returned, so a keystroke costs one ``Text.as_string`` and a hash. ``extra`` is part of the key (a change
+        of it recomputes at once); ``fresh``: recompute now if the text changed (commands)."""
         now = time.monotonic() if now is None else now
         content = text.as_string()
-        key = hash(content)
-        cached = self._screenplays.get(text.name)
+        key = (hash(content), extra)
+        cached = cache.get(text.name)
         if cached is not None and cached.key == key:
-            return cached.screenplay
-        if cached is not None and not fresh:
+            return cached.value
+        if cached is not None and not fresh and cached.key[1] == extra:  # type: ignore[index]
             if cached.seen_key != key:
                 cached.seen_key, cached.seen_at = key, now
                 if self.on_parse_pending is not None:
                     self.on_parse_pending()
             if now - cached.seen_at < PARSE_PAUSE:
-                return cached.screenplay
-        parsed = _Parsed(key, fountain.parse(content), key, now)
-        self._screenplays[text.name] = parsed
-        return parsed.screenplay
+                return cached.value
+        parsed = _Parsed(key, compute(content), key, now)
+        cache[text.name] = parsed
+        return parsed.value
+
+    def screenplay(self, text: bpy.types.Text, *, fresh: bool = False, now: float | None = None) -> fountain.Screenplay:
+        """The parsed screenplay of ``text``, cheap enough for a panel's ``draw``: parsed on first use and then
+        only after the text has been unchanged for :data:`PARSE_PAUSE` seconds (see :meth:`_after_pause`);
+        ``fresh``: parse now if it changed (commands, which must work on the text as it is)."""
+        return self._after_pause(self._screenplays, text, None, fountain.parse, fresh, now)
 
     def script_stats(
         self, text: bpy.types.Text, seconds_per_page: float = 60.0, *, fresh: bool = False, now: float | None = None
     ) -> ScriptStats:
         """Pages, eighths, runtime, characters and locations of ``text`` (``core.screenplay.stats``), cheap enough
-        for a panel's ``draw``: computed on first use, then again only once the text has not changed for
-        :data:`PARSE_PAUSE` seconds, as :meth:`screenplay` does (one parse and pagination per change, about
-        50 ms for a feature script); ``fresh``: compute now if it changed (commands). Raises ``ValueError`` for a
-        ``seconds_per_page`` that is not positive."""
+        for a panel's ``draw``, with the same pause as :meth:`screenplay` (one parse and pagination per change,
+        about 50 ms for a feature script); ``fresh``: compute now if it changed (commands). Raises ``ValueError``
+        for a ``seconds_per_page`` that is not positive."""
         from .core.screenplay.stats import script_stats
 
-        now = time.monotonic() if now is None else now
-        content = text.as_string()
-        key = hash(content)
-        cached = self._stats.get(text.name)
-        if cached is not None and cached[0] == key and cached[1] == seconds_per_page:
-            return cached[2]
-        if cached is not None and not fresh and cached[1] == seconds_per_page:
-            seen_key, seen_at = cached[3], cached[4]
-            if seen_key != key:
-                seen_key, seen_at = key, now
-                self._stats[text.name] = (cached[0], cached[1], cached[2], seen_key, seen_at)
-                if self.on_parse_pending is not None:
-                    self.on_parse_pending()
-            if now - seen_at < PARSE_PAUSE:
-                return cached[2]
-        stats = script_stats(content, seconds_per_page)
-        self._stats[text.name] = (key, seconds_per_page, stats, key, now)
-        return stats
+        return self._after_pause(
+            self._stats, text, seconds_per_page, lambda content: script_stats(content, seconds_per_page), fresh, now
+        )
 
     def tasks(self, user_dir: Path | None, now: float | None = None) -> TaskCatalog:
         """Every task, built-in and the user's, loaded once and again when a task file changed (checked at most
