@@ -3,6 +3,7 @@
 #
 #   runtime.txt, dev.txt, bpy42.txt     the CPython 3.11 test environments (scripts/bootstrap.sh), for linux x86_64
 #   bpy53.txt                           the CPython 3.13 test environment (Blender 5.3 as a module)
+#   proxy.txt                           the LiteLLM Proxy (litellm[proxy]) of the proxy test tier and the 8-artist bench
 #   wheels-<platform>-cp311.txt         the wheels bundled into each platform's extension zip, one lock per CPython
 #   wheels-<platform>-cp313.txt         Blender embeds (4.2 LTS-5.0: 3.11; 5.1-5.3: 3.13), same pins as runtime.txt
 #
@@ -27,7 +28,7 @@ if ! command -v uv >/dev/null 2>&1 || [ "$(uv --version | cut -d' ' -f2)" != "$U
     uv="$tool_dir/bin/uv"
 fi
 
-for pair in runtime:3.11 dev:3.11 bpy42:3.11 bpy53:3.13; do
+for pair in runtime:3.11 dev:3.11 bpy42:3.11 bpy53:3.13 proxy:3.11; do
     name="${pair%%:*}"
     echo "compile: requirements/$name.txt"
     "$uv" pip compile --quiet --generate-hashes --python-version "${pair#*:}" --python-platform x86_64-manylinux_2_28 \

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import credentials, operators, props, pump, ui
+from . import credentials, endpoints, operators, props, pump, ui
 
 _MODULES = (props, operators, ui, pump)
 
@@ -18,3 +18,4 @@ def unregister() -> None:
     for module in reversed(_MODULES):
         module.unregister()
     credentials.forget()
+    endpoints.reset()

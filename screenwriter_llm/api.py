@@ -36,6 +36,7 @@ __all__ = [
     "analyze_scene",
     "chat",
     "test_connection",
+    "list_models",
     "script_stats",
     "build_story_reel",
     "plan_shots",
@@ -235,6 +236,35 @@ def test_connection(*, wait: bool = True) -> Answer | Handle:
     """Send the tiny probe request to the sidebar's model through the same checks as any request. Raises
     :class:`CommandError` / :class:`RequestFailed`."""
     return _run(commands.test_connection(_context()), wait, True, None)
+
+
+def list_models(model: str = "", api_base: str = "", *, timeout: float = 30.0) -> list[str]:
+    """The models the endpoint offers, as *Refresh Models* lists them: a studio gateway's aliases
+    (``GET /v1/models``), any OpenAI-compatible server's, a local Ollama's (``GET /api/tags``). Listed on a worker
+    thread through the one network gate (this call waits up to ``timeout`` seconds for it) and kept, so the model
+    field offers them and a model the endpoint does not list is flagged before sending.
+
+    Args:
+        model: Whose endpoint to ask (default: the sidebar's model), e.g. ``"litellm_proxy/studio-writer"``.
+        api_base: The endpoint (default: API Base of the add-on preferences).
+
+    Returns:
+        The model ids in the add-on's form, sorted (``["litellm_proxy/studio-fast", "litellm_proxy/studio-writer"]``).
+
+    Raises:
+        CommandError: The endpoint has no listing, online access is off for it, it cannot be reached, refuses the
+            key, does not answer within ``timeout``, or answers with something that is not a model list.
+    """
+    import concurrent.futures
+
+    future = commands.refresh_models(_context(), model, api_base)
+    try:
+        listed = future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        raise CommandError(f"The endpoint did not list its models within {timeout:.0f} s; try again.") from None
+    except Exception as exc:  # noqa: BLE001 - DiscoveryError's message says what happened and what to do
+        raise CommandError(str(exc)) from None
+    return [entry.id if entry.id.startswith(listed.prefix) else listed.prefix + entry.id for entry in listed.models]
 
 
 def analyze_all_scenes(

@@ -11,16 +11,19 @@ thing). Main thread only.
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
 from bpy.types import Context
 
-from . import pump, runtime, settings, sinks, texts, toolset
+from . import endpoints, pump, runtime, settings, sinks, texts, toolset
 from .core.jobs.batch import BatchItem, BatchRun
+from .core.jobs.discovery import DiscoveryError, ModelList
 from .core.jobs.job import Job
 from .core.jobs.plan import PlanError, RequestSettings, plan_request
+from .core.provider import gateway, netgate
 from .core.screenplay import fountain
 from .core.tasks import chat, render
 from .core.tasks.task import Task, TaskCatalog, TaskError
@@ -307,7 +310,53 @@ def test_connection(context: Context) -> Prepared:
     job, warnings = _plan(
         config, chosen, messages, operator="screenwriter.test_connection", label=runtime.CONNECTION_TEST, target=""
     )
+    if gateway.is_gateway(config.model):
+        # Through a gateway the test also lists its models (in parallel with the probe): "gateway reached, N models".
+        refresh_models(context)
     return Prepared(job, sinks.StatusSink(), f"Testing {config.model}…", warnings)
+
+
+def refresh_models(context: Context, model: str = "", api_base: str = "") -> Future[ModelList]:
+    """Start listing the models the sidebar model's endpoint offers (``model``/``api_base``: instead of the
+    sidebar's and the preferences'), off the main thread (:mod:`.endpoints`). Raises :class:`CommandError` for an
+    endpoint without a listing, or one online access forbids (nothing is sent then)."""
+    config = settings.from_context(context, model=model or None, api_base=api_base or None)
+    try:
+        netgate.check_online_access(config.model, config.api_base, config.online)
+        return endpoints.refresh(config.model, config.api_base, config.keys.get(config.model), config.online)
+    except netgate.OnlineAccessDisabled as exc:
+        raise CommandError(str(exc)) from exc
+    except DiscoveryError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def connection_line(job: Job) -> str:
+    """What a finished connection test says: ``"studio-writer answered in 0.4 s"``, and through a gateway
+    ``"gateway reached, 2 models; ..."`` (the listing started with the test; without a window, waiting up to 10 s
+    for it; in a window never: the main thread does not wait)."""
+    line = f"{job.model} answered in {job.duration:.1f} s"
+    api_base = job.plan.requests[0].api_base if job.plan.requests else None
+    if not gateway.is_gateway(job.model):
+        return line
+    key = endpoints.key_of(job.model, api_base)
+    future = endpoints.running(key) if key else None
+    if future is not None and not future.done() and not bpy.app.background:
+        return f"{line}; still listing the gateway's models"
+    try:
+        listed = future.result(timeout=10) if future is not None else endpoints.listed(job.model, api_base)
+    except Exception as exc:  # noqa: BLE001 - the listing's own message says what went wrong
+        return f"{line}; the gateway's model list failed: {exc}"
+    if listed is None:
+        return line
+    flag = plan_warning(job.model, listed)
+    return f"{listed.summary()}; {line}" + (f". {flag}" if flag else "")
+
+
+def plan_warning(model: str, listed: ModelList) -> str:
+    """The flag for a model its endpoint does not list ('' when it does)."""
+    from .core.jobs.plan import unlisted_warning
+
+    return unlisted_warning(model, listed.ids)
 
 
 def analyze_all_scenes(

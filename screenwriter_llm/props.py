@@ -9,6 +9,7 @@ into the .blend file. The logic that reads these lives in :mod:`.settings` and :
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
@@ -39,6 +40,16 @@ _PROVIDER_NAMES = {
 }
 
 
+def _search_models(self: Any, context: Context, edit_text: str) -> list[tuple[str, str]]:
+    """The model field's search-as-you-type: the models the endpoint listed at the last Refresh Models, each with
+    its context window and price where known (a dict lookup; never the network)."""
+    from . import endpoints
+
+    addon = context.preferences.addons.get(ADDON_ID) if context.preferences else None
+    api_base = (str(addon.preferences.api_base).strip() or None) if addon else None
+    return endpoints.search(str(self.model), api_base, edit_text)
+
+
 class SCREENWRITER_PG_settings(PropertyGroup):
     """Per-scene model settings (``bpy.types.Scene.screenwriter``)."""
 
@@ -46,9 +57,12 @@ class SCREENWRITER_PG_settings(PropertyGroup):
         name="Model",
         description=(
             "LiteLLM model string, 'provider/model': openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, "
-            "ollama_chat/llama3.1, or any model your LiteLLM Proxy serves"
+            "ollama_chat/llama3.1, or litellm_proxy/<alias> for a model your studio's LiteLLM Proxy serves. "
+            "Refresh Models lists what the endpoint offers"
         ),
         default="openai/gpt-4o-mini",
+        search=_search_models,
+        search_options={"SUGGESTION", "SORT"},
     )
     temperature: FloatProperty(  # type: ignore[valid-type]
         name="Temperature",
@@ -102,8 +116,25 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         default="",
     )
 
+    artist: StringProperty(  # type: ignore[valid-type]
+        name="Artist",
+        description=(
+            "Your name as a studio gateway (LiteLLM Proxy) records it in its spend logs (the request's user). "
+            "Empty: your login name. Sent only to gateways (litellm_proxy/ models)"
+        ),
+        default="",
+    )
+    send_script_title: BoolProperty(  # type: ignore[valid-type]
+        name="Send Script Title",
+        description=(
+            "Also tag gateway requests with the script's name, so the studio's spend reports show it per script. "
+            "Off by default: the name is yours until you choose to share it"
+        ),
+        default=False,
+    )
+
     proxy_api_key: StringProperty(  # type: ignore[valid-type]
-        name="Proxy Key",
+        name="Proxy API Key",
         description="Key for the custom endpoint above (a LiteLLM Proxy virtual key), when the provider has none",
         subtype="PASSWORD",
     )
@@ -219,6 +250,9 @@ class SCREENWRITER_AP_preferences(AddonPreferences):
         layout.prop(self, "api_base")
         if self.api_base:
             layout.prop(self, "proxy_api_key")
+            col = layout.column(heading="Studio Gateway")
+            col.prop(self, "artist")
+            col.prop(self, "send_script_title")
 
         box = layout.box()
         box.label(text="API Keys: environment variable, then system keyring, then these fields", icon="LOCKED")

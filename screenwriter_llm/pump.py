@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection
 import bpy
 from bpy.app.handlers import persistent
 
-from . import runtime
+from . import endpoints, runtime
 from .core.events import Batch, Failed
 from .core.jobs.batch import BatchRun
 from .core.jobs.job import Job
@@ -114,6 +114,8 @@ def pump_job(job: Job) -> Batch:
     elif ended:
         state.jobs.pop(job.id, None)
     state.statuses[job.label] = Status(f"Error: {error}", "error") if error else describe(job)
+    if ended and job.gateway is not None:
+        endpoints.keep_figures(job.gateway)
     for listener in list(state.listeners):
         failed = _guarded("run a listener", lambda listener=listener: listener(job, batch))  # type: ignore[misc]
         if failed:

@@ -13,7 +13,7 @@ from typing import Any, cast
 import bpy
 from bpy.types import Context
 
-from . import compat, credentials
+from . import compat, credentials, endpoints
 from .core.accounting.budget import Limits
 from .core.jobs.plan import Deadlines, RequestSettings
 from .props import ADDON_ID, KEY_FIELDS, SCREENWRITER_AP_preferences, SCREENWRITER_PG_settings
@@ -135,6 +135,7 @@ def from_context(context: Context, **overrides: Any) -> RequestSettings:
         if error:
             missing[candidate] = error
     folder = data_dir() if prefs is not None else None
+    listed = endpoints.listed(model, api_base)
     return RequestSettings(
         model=model,
         fallbacks=fallbacks,
@@ -155,4 +156,21 @@ def from_context(context: Context, **overrides: Any) -> RequestSettings:
         custom_rates=custom_rates(prefs),
         default_window=prefs.default_context_window if prefs is not None else RequestSettings.default_window,
         mock_response=str(overrides.get("mock_response", "")),
+        artist=artist(prefs),
+        attribute_title=bool(prefs.send_script_title) if prefs is not None else False,
+        listed_models=listed.ids if listed is not None else None,
     )
+
+
+def artist(prefs: SCREENWRITER_AP_preferences | None) -> str:
+    """Who asks, as a studio gateway records it: the Artist preference, else the login name (``getpass.getuser``,
+    which reads LOGNAME/USER/USERNAME, then the password database); '' when neither is known."""
+    name = str(prefs.artist).strip() if prefs is not None else ""
+    if name:
+        return name
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return ""

@@ -8,6 +8,8 @@
 #                                   installed with --target, for Debian's blender, which runs /usr/bin/python3.11)
 #   scripts/bootstrap.sh --oracles  also .oracles/  the reference tools tests compare against: afterwriting (npm ci of
 #                                   tests/oracles/package-lock.json), and Debian's poppler-utils if .venv lacks pypdf
+#   scripts/bootstrap.sh --proxy    also .venv-proxy/  CPython 3.11 + requirements/proxy.txt (the LiteLLM Proxy, the
+#                                   studio gateway that tests/gateway_server.py runs for the proxy tier)
 #
 # Idempotent: each environment keeps a stamp file holding the sha256 of the lock it was installed from, so a
 # second run with unchanged locks only checks the stamps. Every install is `pip install --require-hashes`.
@@ -24,9 +26,10 @@ want_bpy42=0
 want_bpy53=0
 want_gui=0
 want_oracles=0
+want_proxy=0
 
 usage() {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 say() {
@@ -44,6 +47,7 @@ for arg in "$@"; do
         --bpy53) want_bpy53=1 ;;
         --gui) want_gui=1 ;;
         --oracles) want_oracles=1 ;;
+        --proxy) want_proxy=1 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $arg" ;;
     esac
@@ -114,10 +118,12 @@ PY
     fi
 }
 
-# make_venv DIR LOCK [PYTHON]: create DIR with PYTHON (default: the CPython 3.11) and install LOCK into it, unless
-# its stamp matches LOCK.
+# make_venv DIR LOCK [PYTHON] [no-deps]: create DIR with PYTHON (default, or "": the CPython 3.11) and install LOCK
+# into it, unless its stamp matches LOCK. With "no-deps", pip installs exactly LOCK's pins without resolving
+# dependencies (for a lock that is complete but that pip's resolver rejects; see --proxy below).
 make_venv() {
-    local dir="$ROOT/$1" lock="$ROOT/$2" name="$1" python="${3:-$PYTHON}" want minor
+    local dir="$ROOT/$1" lock="$ROOT/$2" name="$1" python="${3:-$PYTHON}" no_deps=() want minor
+    [ "${4:-}" = "no-deps" ] && no_deps=(--no-deps)
     minor="$("$python" -c 'import sys; print(sys.version_info[1])')"
     want="$(lock_sha256 "$lock")"
     if [ -x "$dir/bin/python" ] && [ -f "$dir/$STAMP_NAME" ] && [ "$(cat "$dir/$STAMP_NAME")" = "$want" ]; then
@@ -136,7 +142,12 @@ make_venv() {
     rm -f "$dir/$STAMP_NAME"
     remove_unlocked "$dir" "$lock"
     say "installing $2 into $name (hash-checked; the first run downloads a few hundred MB)"
-    pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
+    pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+        "${no_deps[@]}" -r "$lock"
+    if [ "${#no_deps[@]}" -gt 0 ]; then
+        "$dir/bin/python" -m pip check --disable-pip-version-check >/dev/null \
+            || die "$name: pip check found missing or conflicting dependencies; regenerate $2 (requirements/compile.sh)"
+    fi
     echo "$want" >"$dir/$STAMP_NAME"
     say "$name ready"
 }
@@ -241,5 +252,12 @@ if [ "$want_gui" -eq 1 ]; then
 fi
 if [ "$want_oracles" -eq 1 ]; then
     make_oracles
+fi
+if [ "$want_proxy" -eq 1 ]; then
+    # --no-deps: requirements/proxy.txt is complete (every transitive dependency hash-pinned, `pip check` is clean
+    # after the install), but with dependency resolution on, pip rejects it under --require-hashes: an extra
+    # requested by one of the pinned packages (pydantic[email], from fastapi-sso) counts as a requirement that is
+    # "not pinned with ==". Installing the pins alone is exactly the lock; make_venv then runs pip check.
+    make_venv ".venv-proxy" "requirements/proxy.txt" "" no-deps
 fi
 say "done"

@@ -31,11 +31,14 @@ class Thinking:
 class Usage:
     """Token usage (LiteLLM's ``usage``): prompt and completion tokens. ``estimated`` is True when the
     provider reported none and LiteLLM counted the tokens itself (it fills in ``usage`` at the end of
-    a stream that asked for it either way)."""
+    a stream that asked for it either way). ``cost_usd``: what a studio gateway (LiteLLM Proxy) priced the answer
+    at, USD, when it said (its final usage chunk's ``cost``, or the ``x-litellm-response-cost`` header); None
+    otherwise."""
 
     prompt_tokens: int
     completion_tokens: int
     estimated: bool = False
+    cost_usd: float | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -100,6 +103,14 @@ class FallingBack:
 
 
 @dataclass(frozen=True)
+class GatewayReport:
+    """What a studio gateway's response headers said (a :class:`~.provider.gateway.GatewayFigures`: the key's
+    spend, rate-limit headroom); yielded before ``Finished``."""
+
+    figures: object
+
+
+@dataclass(frozen=True)
 class Priced:
     """What the answer cost (tokens and USD, a :class:`~.accounting.cost.Cost`); queued just before the
     outcome."""
@@ -121,7 +132,7 @@ class ContextReport:
     text: str
 
 
-Event = TextDelta | Thinking | Usage | Finished | Failed | Cancelled
+Event = TextDelta | Thinking | Usage | GatewayReport | Finished | Failed | Cancelled
 Outcome = Finished | Failed | Cancelled
 JobEvent = Event | Retrying | FallingBack | Priced | Notice | ContextReport
 

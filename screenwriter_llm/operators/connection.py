@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from bpy.props import StringProperty
-from bpy.types import Context, Operator
+from concurrent.futures import wait
+from typing import Any
 
-from .. import commands, credentials, settings
+import bpy
+from bpy.props import StringProperty
+from bpy.types import Context, Event, Operator
+
+from .. import commands, credentials, pump, runtime, settings
 from ..core.events import Finished
+from ..core.jobs import discovery
 from ..core.jobs.job import Job
+from ..core.jobs.status import Status
 from ..core.provider import keys
 from .base import Result, StreamingOperator, tip_
 
@@ -25,9 +31,55 @@ class SCREENWRITER_OT_test_connection(StreamingOperator):
 
     def report_outcome(self, job: Job) -> set[Result]:
         if isinstance(job.outcome, Finished):
-            self.report({"INFO"}, tip_("{} answered in {:.1f} s").format(job.model, job.duration))
+            line = commands.connection_line(job)
+            runtime.get().statuses[runtime.CONNECTION_TEST] = Status(line, "done")
+            self.report({"INFO"}, line)
             return {"FINISHED"}
         return super().report_outcome(job)
+
+
+class SCREENWRITER_OT_refresh_models(Operator):
+    """List the models the endpoint offers (a studio gateway, an OpenAI-compatible server, a local Ollama), off
+    the main thread; the model field then offers them as you type, with context window and price where known"""
+
+    bl_idname = "screenwriter.refresh_models"
+    bl_label = "Refresh Models"
+    bl_options = {"REGISTER"}
+
+    _future: Any = None
+    _timer: Any = None
+
+    def execute(self, context: Context) -> set[Result]:
+        try:
+            future = commands.refresh_models(context)
+        except commands.CommandError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if bpy.app.background or context.window_manager is None or context.window is None:
+            wait([future], timeout=discovery.LIST_TIMEOUT + 10)  # a script or `blender -b`: no window to wait in
+            return self._finish(future)
+        self._future = future
+        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        self.report({"INFO"}, tip_("Listing models…"))
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: Context, event: Event) -> set[Result]:
+        if event.type != "TIMER" or self._future is None or not self._future.done():
+            return {"PASS_THROUGH"}
+        if context.window_manager is not None and self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+        pump.redraw(every_sidebar=True)
+        return self._finish(self._future)
+
+    def _finish(self, future: Any) -> set[Result]:
+        try:
+            listed = future.result()
+        except Exception as exc:  # noqa: BLE001 - DiscoveryError says what went wrong; anything else is shown
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, listed.summary())
+        return {"FINISHED"}
 
 
 class SCREENWRITER_OT_store_key(Operator):
@@ -57,4 +109,4 @@ class SCREENWRITER_OT_store_key(Operator):
         return {"FINISHED"}
 
 
-classes = (SCREENWRITER_OT_test_connection, SCREENWRITER_OT_store_key)
+classes = (SCREENWRITER_OT_test_connection, SCREENWRITER_OT_refresh_models, SCREENWRITER_OT_store_key)

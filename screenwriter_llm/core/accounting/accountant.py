@@ -160,6 +160,7 @@ class Accountant:
                     reported.prompt_tokens if reported else None,
                     reported.completion_tokens if reported else None,
                     acc.custom_rates,
+                    reported.cost_usd if reported else None,
                 )
             self._put(Priced(cost))
             outcome = "finished" if isinstance(final, Finished) else type(final).__name__.lower()

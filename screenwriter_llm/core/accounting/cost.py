@@ -42,7 +42,7 @@ Rates = tuple[float, float]
 Message = Mapping[str, Any]
 
 TokenSource = Literal["provider", "estimate"]
-Pricing = Literal["map", "custom", "unknown", "cached"]
+Pricing = Literal["map", "custom", "unknown", "cached", "gateway"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,8 @@ class Cost:
     token, USD per output token) used, or None. ``estimated_tokens``: True when the counts come from
     :func:`count_tokens` rather than the provider (``source`` says the same: ``"provider"`` or
     ``"estimate"``). ``pricing``: ``"map"`` (LiteLLM's offline map), ``"custom"`` (the user's rates),
-    ``"unknown"``, or ``"cached"`` (answered from the local cache: $0, see :meth:`cached`).
+    ``"unknown"``, ``"cached"`` (answered from the local cache: $0, see :meth:`cached`) or ``"gateway"``
+    (the price a studio gateway reported, at its own rates, which may differ from LiteLLM's public map).
     """
 
     input_tokens: int
@@ -106,6 +107,8 @@ class Cost:
             text += " (estimated)"
         if self.pricing == "cached":
             return text + ", cached: $0.00 (no request sent)"
+        if self.pricing == "gateway" and self.usd is not None:
+            return text + f", {format_usd(self.usd)} (the gateway's price)"
         if self.usd is None:
             return text + ", cost unknown"
         text += f", {approx}{format_usd(self.usd)}"
@@ -310,11 +313,16 @@ def cost_of_answer(
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
     custom_rates: Rates | None = None,
+    gateway_usd: float | None = None,
 ) -> Cost:
     """The cost of a finished answer: the provider's usage when it reported one (``prompt_tokens`` and
     ``completion_tokens`` both given: ``source="provider"``), otherwise both counted with
-    :func:`count_tokens` from ``messages`` and ``answer`` and marked estimated. Worker thread only.
+    :func:`count_tokens` from ``messages`` and ``answer`` and marked estimated. ``gateway_usd``: the price a
+    studio gateway reported for it (USD), recorded as is (``pricing="gateway"``) instead of the local
+    estimate. Worker thread only.
     """
+    if gateway_usd is not None and prompt_tokens is not None and completion_tokens is not None:
+        return Cost(prompt_tokens, completion_tokens, gateway_usd, None, False, "provider", "gateway")
     if prompt_tokens is not None and completion_tokens is not None:
         return cost_for(model, prompt_tokens, completion_tokens, custom_rates)
     counted_prompt = count_tokens(model, messages=messages)

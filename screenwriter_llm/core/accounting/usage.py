@@ -41,7 +41,7 @@ from .store import connect, immediate_transaction
 
 #: The schema this code writes. Migrations only ever add tables/columns, so an older add-on can still
 #: write into a ledger a newer one has migrated (it simply leaves the new columns at their defaults).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: ``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -62,6 +62,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX requests_by_time ON requests (time_utc)",
     ),
+    # 2: who priced the cost: "gateway" (a studio gateway's own figure), "map" (LiteLLM's public cost map),
+    # "custom" (the user's rates), "cached", "unknown"; '' for rows written before.
+    ("ALTER TABLE requests ADD COLUMN cost_source TEXT NOT NULL DEFAULT ''",),
 )
 
 #: Columns of ``requests`` in CSV order (``id`` left out).
@@ -77,6 +80,7 @@ COLUMNS = (
     "ttft_s",
     "duration_s",
     "outcome",
+    "cost_source",
 )
 
 #: Outcomes the add-on records. ``cached`` rows were answered from the local cache: no provider tokens
@@ -152,7 +156,9 @@ class UsageRecord:
     the screenplay Text's name (``""`` when none). Tokens are counts; ``estimated`` is True when they were
     counted locally instead of reported by the provider. ``cost_usd``: USD, None when unknown.
     ``ttft_s``/``duration_s``: seconds (time to first token is None when no text arrived). ``outcome``:
-    ``finished``/``failed``/``cancelled``/``cached``. ``time``: when it ended (default: now).
+    ``finished``/``failed``/``cancelled``/``cached``. ``time``: when it ended (default: now). ``cost_source``: who
+    priced ``cost_usd`` (:data:`~.cost.Pricing`: ``gateway`` for a studio gateway's own figure, ``map`` for the
+    local estimate from LiteLLM's map, ``custom``, ``cached``, ``unknown``).
     """
 
     model: str
@@ -166,6 +172,7 @@ class UsageRecord:
     ttft_s: float | None = None
     duration_s: float = 0.0
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    cost_source: str = ""
 
     @classmethod
     def from_cost(
@@ -193,6 +200,7 @@ class UsageRecord:
             ttft_s=ttft_s,
             duration_s=duration_s,
             time=time or datetime.now(UTC),
+            cost_source=cost.pricing,
         )
 
     def _row(self) -> tuple[object, ...]:
@@ -208,6 +216,7 @@ class UsageRecord:
             None if self.ttft_s is None else float(self.ttft_s),
             float(self.duration_s),
             self.outcome,
+            self.cost_source,
         )
 
 
@@ -478,6 +487,7 @@ class UsageLedger:
                     ttft_s=r[8],
                     duration_s=r[9],
                     outcome=r[10],
+                    cost_source=r[11],
                 )
                 for r in rows.fetchall()
             ]

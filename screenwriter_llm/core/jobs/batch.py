@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from ..events import Failed, Finished
 from .job import Job
 
+#: Failure kinds after which no other scene of the run can fare better (the same budget, model and endpoint serve
+#: them all): the run stops starting scenes instead of sending every one to the same refusal. A rejected key is not
+#: among them: one 401 may be a gateway's or load balancer's glitch, and costs one quick request per scene.
+STOPS_RUN = frozenset({"no_key", "budget", "not_allowed", "online_access", "connection", "unknown_provider"})
+
 
 @dataclass
 class BatchItem:
@@ -32,7 +37,9 @@ class BatchRun:
 
     ``done``/``failed`` collect scene numbers (failed: number -> message); ``skipped``: scenes not run
     (already analysed); ``paused_until``: the shared backoff deadline (``time.monotonic()`` seconds);
-    ``payload``: what the caller keeps with the run (its report sink).
+    ``payload``: what the caller keeps with the run (its report sink); ``stopped``: why the run stopped
+    starting scenes (a failure of a kind in :data:`STOPS_RUN`; the scenes not sent are failed with that reason,
+    so the next run retries them).
     """
 
     pending: list[BatchItem]
@@ -46,6 +53,7 @@ class BatchRun:
     paused_until: float = 0.0
     total: int = 0
     cancelled: bool = False
+    stopped: str = ""
 
     def __post_init__(self) -> None:
         self.total = self.total or len(self.pending) + len(self.skipped)
@@ -66,7 +74,11 @@ class BatchRun:
                 self.done.append(number)
             else:
                 self.failed[number] = job.outcome.message if isinstance(job.outcome, Failed) else "cancelled"
-        if self.cancelled or now < self.paused_until:
+                kind = str(job.outcome.error_type) if isinstance(job.outcome, Failed) else ""
+                # A connection dropped mid-answer says nothing of the other scenes; one never made does.
+                if kind in STOPS_RUN and not (kind == "connection" and job.chars_received):
+                    self._stop(number, self.failed[number])
+        if self.cancelled or self.stopped or now < self.paused_until:
             return []
         started = []
         while self.pending and len(self.running) < self.concurrency:
@@ -74,6 +86,16 @@ class BatchRun:
             self.running[item.number] = item
             started.append(item)
         return started
+
+    def _stop(self, number: int, message: str) -> None:
+        """Start no more scenes after scene ``number`` failed with ``message``; the pending ones are failed as
+        not sent."""
+        if self.stopped:
+            return
+        self.stopped = message
+        for item in self.pending:
+            self.failed[item.number] = f"Not sent: the run stopped after scene {number} failed: {message}"
+        self.pending.clear()
 
     def cancel(self, reason: str = "Cancelled") -> None:
         """Start nothing more and cancel the running jobs (what they wrote stays)."""
@@ -106,6 +128,8 @@ class BatchRun:
             extras.append(f"{len(self.failed)} failed")
         if self.skipped:
             extras.append(f"{len(self.skipped)} already done")
-        if now < self.paused_until:
+        if self.stopped:
+            extras.append("stopped: " + self.stopped[:80])
+        elif now < self.paused_until:
             extras.append(f"rate-limited, waiting {self.paused_until - now:.0f} s")
         return line + (f" ({', '.join(extras)})" if extras else "")

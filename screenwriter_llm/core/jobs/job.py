@@ -21,6 +21,7 @@ from ..events import (
     Failed,
     FallingBack,
     Finished,
+    GatewayReport,
     JobEvent,
     Notice,
     Outcome,
@@ -105,6 +106,7 @@ class Job:
         self.fallback: FallingBack | None = None
         self.retries_made = 0
         self.cost: Any = None
+        self.gateway: Any = None  # GatewayFigures of the last response, when a gateway sent them
         self.notices: list[str] = []
         self.context_report = ""
         self.received: list[str] = []
@@ -235,6 +237,8 @@ class Job:
                 self.retry_until = time.monotonic() + event.delay
             elif isinstance(event, Priced):
                 self.cost = event.cost
+            elif isinstance(event, GatewayReport):
+                self.gateway = event.figures
             elif isinstance(event, Notice):
                 self.notices.append(event.text)
             elif isinstance(event, ContextReport):

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..accounting.accountant import DEFAULT_CONTEXT_WINDOW, Accounting
 from ..accounting.budget import Limits
-from ..provider import netgate
+from ..provider import gateway, netgate
 from ..provider.llm import LLMRequest
 from ..provider.retry import RetryPolicy
 from ..tasks.task import RequestOverrides
@@ -63,7 +63,11 @@ class RequestSettings:
     credentials); ``key_errors``: for models that need a key and have none, the message saying so;
     ``ledger_path``/``cache_path``: the usage ledger and the opt-in response cache (None: off);
     ``mock_response``: LiteLLM answers with this text without any network call (the offline demo).
-    Keys are never shown in ``repr``.
+    ``artist``: who asks, told to a studio gateway as the request's ``user`` (the Artist preference);
+    ``attribute_title``: tag gateway requests with the script (the source Text's name) too, which the writer opts
+    into (Send Script Title);
+    ``listed_models``: the models the endpoint listed at the last Refresh Models (None: never listed), to flag a
+    model it does not offer before sending. Keys are never shown in ``repr``.
     """
 
     model: str
@@ -83,6 +87,9 @@ class RequestSettings:
     custom_rates: tuple[float, float] | None = None
     default_window: int = DEFAULT_CONTEXT_WINDOW
     mock_response: str = ""
+    artist: str = ""
+    attribute_title: bool = False
+    listed_models: tuple[str, ...] | None = None
 
     def as_stored(self) -> dict[str, Any]:
         """The settings Regenerate needs to run a request again (no key, no path)."""
@@ -186,6 +193,14 @@ def plan_request(
                 raise
             warnings.append(f"Fallback {candidate} skipped: {exc}")
             continue
+        user, tags = (
+            gateway.attribution(settings.artist, task or operator, label if settings.attribute_title else "")
+            if gateway.is_gateway(candidate)
+            else (None, ())
+        )
+        unlisted = unlisted_warning(candidate, settings.listed_models)
+        if unlisted and not offline_mock:
+            warnings.append(unlisted)
         requests.append(
             LLMRequest(
                 model=candidate,
@@ -196,6 +211,8 @@ def plan_request(
                 api_base=settings.api_base,
                 api_key=None if offline_mock else settings.keys.get(candidate),
                 mock_response=settings.mock_response or None,
+                user=user,
+                tags=tags,
             )
         )
     retries = settings.max_retries if overrides.max_retries is None else overrides.max_retries
@@ -220,6 +237,23 @@ def plan_request(
         target=target,
     )
     return plan, warnings
+
+
+def unlisted_warning(model: str, listed: tuple[str, ...] | None) -> str:
+    """The warning for a ``model`` its endpoint did not list at the last Refresh Models, or '' (listed, or never
+    listed). Compared by the name the endpoint uses (``litellm_proxy/studio-writer`` -> ``studio-writer``,
+    ``ollama_chat/llama3.1`` -> ``llama3.1`` or ``llama3.1:latest``)."""
+    if listed is None:
+        return ""
+    name = gateway.alias(model)
+    bare = name.split("/", 1)[1] if "/" in name and not gateway.is_gateway(model) else name
+    offered = set(listed)
+    if {name, bare, bare + ":latest", model.strip()} & offered:
+        return ""
+    return (
+        f"'{bare}' is not among the {len(listed)} models the endpoint listed at the last Refresh Models; sending "
+        "it anyway (the list may be out of date). Check the model name, or choose one it offers."
+    )
 
 
 def with_target(plan: Plan, target: str) -> Plan:

@@ -36,7 +36,7 @@ from ..events import (
     TextDelta,
     Usage,
 )
-from ..provider import errors
+from ..provider import errors, gateway
 from ..provider.llm import LLMRequest
 from ..tasks.context import ContextTooLarge
 from .control import Control
@@ -249,7 +249,7 @@ class Worker:
                 own = own_kind(exc)
                 if own is not None and own not in RETRYABLE_OWN_KINDS:
                     return exc
-                delay = policy.delay(exc, attempt, waited, own)
+                delay = policy.delay(exc, attempt, waited, own, gateway.is_gateway(request.model))
                 if delay is None:
                     return exc
                 attempt += 1

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from . import netgate
+from . import gateway, netgate
 from .providers import OTHER_KEY_ENV, PROVIDER_KEY_ENV
 from .redact import redact, redact_key
 
@@ -99,6 +99,8 @@ class ErrorKind(enum.StrEnum):
     """LiteLLM does not know the model string's provider; nothing was sent."""
     INVALID_SETTING = "invalid_setting"
     """A setting the model or the wire cannot take (temperature NaN, an unsupported parameter)."""
+    NOT_ALLOWED = "not_allowed"
+    """A gateway (LiteLLM Proxy) does not let this key use this model."""
 
     @property
     def retryable(self) -> bool:
@@ -142,6 +144,7 @@ FALLBACK: frozenset[ErrorKind] = frozenset(
         ErrorKind.CONNECTION,
         ErrorKind.CONTEXT_WINDOW,
         ErrorKind.NO_KEY,
+        ErrorKind.NOT_ALLOWED,
     }
 )
 _ICONS: dict[ErrorKind, str] = {
@@ -156,6 +159,7 @@ _ICONS: dict[ErrorKind, str] = {
     ErrorKind.INVALID_SETTING: "PREFERENCES",
     ErrorKind.CANCELLED: "CANCEL",
     ErrorKind.INCOMPLETE: "INFO",
+    ErrorKind.NOT_ALLOWED: "LOCKED",
 }
 _TITLES: dict[ErrorKind, str] = {
     ErrorKind.AUTH: "Key rejected",
@@ -176,6 +180,7 @@ _TITLES: dict[ErrorKind, str] = {
     ErrorKind.TOO_LARGE: "Request too large",
     ErrorKind.UNKNOWN_PROVIDER: "Unknown provider",
     ErrorKind.INVALID_SETTING: "Invalid setting",
+    ErrorKind.NOT_ALLOWED: "Model not allowed",
 }
 
 
@@ -330,6 +335,45 @@ def _bad_body(chain: list[BaseException]) -> bool:
     return any("JSONDecodeError" in _names(link) or _BAD_BODY_TEXT.search(_text(link)) for link in chain)
 
 
+def _error_body(chain: list[BaseException]) -> Any:
+    """The parsed error body a server sent (the OpenAI SDK's ``body``: the ``error`` object), or None."""
+    for link in chain:
+        body = getattr(link, "body", None)
+        if isinstance(body, dict):
+            return body
+    return None
+
+
+def response_headers(exc: BaseException) -> dict[str, Any]:
+    """The response headers of ``exc`` or of the first exception in its chain that has any, with lower-case
+    names (LiteLLM's ``litellm_response_headers``, the SDK's ``response.headers``, ``headers``); {} if none."""
+    for link in _chain(exc):
+        for headers in (
+            getattr(link, "litellm_response_headers", None),
+            getattr(getattr(link, "response", None), "headers", None),
+            getattr(link, "headers", None),
+        ):
+            if headers:
+                try:
+                    return {str(k).lower(): v for k, v in dict(headers).items()}
+                except (TypeError, ValueError, AttributeError):
+                    continue
+    return {}
+
+
+def _gateway_refusal(chain: list[BaseException], model: str, api_base: str | None) -> gateway.Refusal | None:
+    """A LiteLLM Proxy's own refusal in ``chain`` (budget, key, model access, rate limit), or None."""
+    body = _error_body(chain)
+    wire = _wire_status(chain)
+    if body is None and wire != 429:
+        return None
+    if not gateway.is_gateway(model) and not str((body or {}).get("type", "")).endswith(
+        ("budget_exceeded", "model_access_denied", "no_db_connection")
+    ):
+        return None
+    return gateway.refusal(wire, body, response_headers(chain[0]), _where(model, api_base), model)
+
+
 def _setting_param(chain: list[BaseException]) -> bool:
     for link in chain:
         body = getattr(link, "body", None)
@@ -395,6 +439,9 @@ def classify(exc: BaseException) -> ErrorKind:
     if "UnsupportedParamsError" in names or _NOT_FINITE_TEXT in texts:
         return ErrorKind.INVALID_SETTING
     if wire is not None:
+        refused = _gateway_refusal(chain, "", None)
+        if refused is not None:
+            return ErrorKind(refused.kind)
         if wire in (400, 422) and _setting_param(chain):
             return ErrorKind.INVALID_SETTING
         return _by_status(wire, chain, texts)
@@ -639,7 +686,17 @@ def describe(
     where = _where(model, api_base)
     env = key_env_var(model)
     message: str
-    if kind is ErrorKind.AUTH and status == 403:
+    refused = _gateway_refusal(chain, model, api_base) if status is not None else None
+    if refused is not None and refused.kind == kind:
+        message = refused.message
+    elif gateway.is_gateway(model) and kind is ErrorKind.CONNECTION and not _DROPPED_TEXT.search(detail):
+        message = gateway.down_message(where, detail)
+    elif gateway.is_gateway(model) and kind is ErrorKind.UNAVAILABLE:
+        message = (
+            f"The studio gateway at {where} could not get an answer from the model behind "
+            f"'{gateway.alias(model)}'{http}: {detail}. Try again shortly, or choose another model it offers."
+        )
+    elif kind is ErrorKind.AUTH and status == 403:
         message = (
             f"The provider refused access to {model} (HTTP 403): {detail}. Check that the key's account "
             "may use this model, or choose another model."
@@ -723,6 +780,8 @@ def describe(
             "model as 'provider/model', for example 'openai/gpt-4o-mini', 'anthropic/claude-sonnet-4-5' or "
             "'ollama_chat/llama3.1'."
         )
+    elif kind is ErrorKind.NOT_ALLOWED:
+        message = f"The endpoint does not let this key use {model}{http}: {detail}"
     elif kind is ErrorKind.INVALID_SETTING:
         if _NOT_FINITE_TEXT in detail:
             detail = "a setting is not a finite number (NaN or infinity)"
@@ -758,4 +817,9 @@ def describe_exception(
     :func:`classify`. Online-access refusals normally never get here (``netgate`` refuses them
     before a job exists), but are described if they do."""
     kind = classify(exc)
+    if gateway.is_gateway(model):
+        # A gateway's refusals are told apart by what it said (classify knows only the body's type).
+        refused = _gateway_refusal(_chain(exc), model, api_base)
+        if refused is not None:
+            kind = ErrorKind(refused.kind)
     return describe(exc, kind, model, api_base, secrets), kind

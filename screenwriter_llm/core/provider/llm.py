@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from ..events import Cancelled, Event, Failed, Finished, TextDelta, Thinking, Usage
-from . import netgate
+from ..events import Cancelled, Event, Failed, Finished, GatewayReport, TextDelta, Thinking, Usage
+from . import gateway, netgate
 from .redact import redact
 
 _import_lock = threading.Lock()
@@ -106,6 +106,8 @@ class LLMRequest:
     ``max_tokens`` is the completion-token cap, ``read_timeout`` is seconds per read (LiteLLM's
     ``timeout`` is per read, not a deadline). ``api_key`` is never shown in ``repr``.
     ``mock_response`` makes LiteLLM answer with that text without any network call (offline demo).
+    ``user``/``tags``: the attribution a studio gateway's spend logs record (the artist; ``screenwriter``, the
+    task id...: :func:`.gateway.attribution`), sent only to gateways.
     """
 
     model: str
@@ -117,6 +119,8 @@ class LLMRequest:
     api_key: str | None = field(default=None, repr=False)
     mock_response: str | None = None
     read_timeout: float = 120.0
+    user: str | None = None
+    tags: tuple[str, ...] = ()
 
     def completion_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``litellm.completion``.
@@ -142,6 +146,7 @@ class LLMRequest:
             kwargs["api_key"] = self.api_key
         if self.mock_response is not None:
             kwargs["mock_response"] = self.mock_response
+        kwargs.update(gateway.request_fields(self.user, self.tags))
         return kwargs
 
 
@@ -201,7 +206,8 @@ _RATE_LIMITED = re.compile(r"rate[ _-]?limit|too many requests", re.IGNORECASE)
 _client_lock = threading.Lock()
 _client: Any = None  # httpx.Client, built on first use (httpx is imported with LiteLLM, on a worker)
 _handler: Any = None  # litellm.llms.custom_httpx.http_handler.HTTPHandler around _client
-_current = threading.local()  # .request: the LLMRequest being sent on this thread (its key is redacted)
+_current = threading.local()  # .request: the LLMRequest being sent on this thread (its key is redacted);
+# .figures: the GatewayFigures of its last 2xx response, when a studio gateway sent x-litellm-* headers
 
 
 def _media_type(headers: Any) -> tuple[str, str]:
@@ -424,6 +430,9 @@ def _on_response(response: Any) -> None:
         return
     if not 200 <= status < 300:
         return
+    figures = gateway.GatewayFigures.from_headers(response.headers)
+    if figures is not None:
+        _current.figures = figures
     media, _ = _media_type(response.headers)
     if media in _HTML_TYPES:
         body = b""
@@ -453,6 +462,10 @@ def http_client() -> Any:
     ``get_ssl_configuration()`` (``SSL_CERT_FILE``, ``litellm.ssl_verify``), proxies from the environment.
     Worker thread only (imports httpx and LiteLLM's HTTP handler)."""
     global _client
+    if "litellm" not in sys.modules:
+        # Its HTTP handler below imports the litellm package: through import_litellm, never bare (a bare import
+        # would fetch the cost map over the network and read a .env file; see import_litellm).
+        import_litellm()
     with _client_lock:
         if _client is None or _client.is_closed:
             import http.cookiejar
@@ -544,7 +557,9 @@ def _usage_from(obj: Any) -> Usage | None:
     completion = getattr(usage, "completion_tokens", None)
     if prompt is None and completion is None:
         return None
-    return Usage(int(prompt or 0), int(completion or 0))
+    # A LiteLLM Proxy puts its own price in the usage object ("cost", USD; kept by LiteLLM's Usage type).
+    cost = gateway.positive_usd(getattr(usage, "cost", None))
+    return Usage(int(prompt or 0), int(completion or 0), cost_usd=cost)
 
 
 def close_stream(response: Any) -> None:
@@ -596,6 +611,7 @@ def stream_completion(
     if client is not None:
         kwargs["client"] = client
     _current.request = request
+    _current.figures = None
     try:
         yield from _events(litellm, request, kwargs, cancelled, on_response)
     except Exception as exc:
@@ -604,7 +620,23 @@ def stream_completion(
             raise
         raise ProviderResponseError(redact(str(found), (request.api_key,)), found.screenwriter_kind) from None
     finally:
-        _current.request = None
+        _current.request = _current.figures = None
+
+
+def _gateway_events(usage: Usage | None) -> Iterator[Event]:
+    """The gateway's figures of this thread's last response, and ``usage`` priced with its cost header when the
+    body carried no cost (a non-streamed answer); nothing from other endpoints."""
+    figures = getattr(_current, "figures", None)
+    if usage is not None and usage.cost_usd is not None and figures is None:
+        # LiteLLM prices some answers itself and puts that in usage.cost too: only a gateway's figure counts
+        # (a LiteLLM Proxy always sends x-litellm-* headers).
+        usage = Usage(usage.prompt_tokens, usage.completion_tokens, usage.estimated)
+    if usage is not None and usage.cost_usd is None and figures is not None and figures.response_cost_usd:
+        usage = Usage(usage.prompt_tokens, usage.completion_tokens, usage.estimated, figures.response_cost_usd)
+    if usage is not None:
+        yield usage
+    if figures is not None:
+        yield GatewayReport(figures)
 
 
 def _events(
@@ -624,9 +656,7 @@ def _events(
         content = getattr(message, "content", None) or ""
         if content:
             yield TextDelta(content)
-        whole_usage = _usage_from(response)
-        if whole_usage:
-            yield whole_usage
+        yield from _gateway_events(_usage_from(response))
         yield Finished(getattr(choice, "finish_reason", None), str(getattr(response, "model", request.model)))
         return
 
@@ -661,10 +691,12 @@ def _stream_events(request: LLMRequest, response: Any, cancelled: threading.Even
                 finish_reason = choice.finish_reason
         usage = _usage_from(chunk) or usage
         model = str(getattr(chunk, "model", None) or model)
-    if usage is not None and not cancelled.is_set():
+    if usage is not None:
         # Provider usage shows in the wrapper's raw chunks; LiteLLM's own estimate does not.
         reported = any(getattr(c, "usage", None) for c in getattr(response, "chunks", None) or ())
-        yield Usage(usage.prompt_tokens, usage.completion_tokens, estimated=not reported)
+        usage = Usage(usage.prompt_tokens, usage.completion_tokens, not reported, usage.cost_usd if reported else None)
+    if not cancelled.is_set():
+        yield from _gateway_events(usage)
     if hasattr(response, "received_finish_reason") and not (
         response.received_finish_reason or getattr(response, "intermittent_finish_reason", None)
     ):

@@ -22,11 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from . import errors
+from . import errors, gateway
 from .errors import ErrorKind
 
 #: Failures after which the next fallback model is worth trying (the request itself may be fine).
 FALLBACK_KINDS: frozenset[ErrorKind] = frozenset(kind for kind in ErrorKind if kind.falls_back)
+
+
+#: Retries after a studio gateway could not be reached (it is down or restarting: one more try, then say so).
+GATEWAY_CONNECTION_RETRIES = 1
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,12 @@ class RetryPolicy:
     max_total_wait: float = 60.0
 
     def delay(
-        self, exc: BaseException, attempt: int, waited: float, kind: ErrorKind | str | None = None
+        self,
+        exc: BaseException,
+        attempt: int,
+        waited: float,
+        kind: ErrorKind | str | None = None,
+        through_gateway: bool = False,
     ) -> float | None:
         """Seconds to wait before retry number ``attempt + 1`` after ``exc``, or None to stop retrying.
 
@@ -51,14 +60,19 @@ class RetryPolicy:
         seconds already spent waiting for this model; ``kind`` is ``exc``'s kind when the caller has
         already classified it (:func:`.errors.classify` otherwise). Kinds that are not
         :attr:`~.errors.ErrorKind.retryable` (bad request, auth, not found, context window, timeout:
-        a deadline the user set is not extended) give None at once.
+        a deadline the user set is not extended) give None at once. ``through_gateway``: the request went to a
+        studio gateway (LiteLLM Proxy): its rate limit's ``reset_at`` header sets the wait, and a gateway that
+        cannot be reached is tried once more only (many artists retrying a down gateway would be a storm).
         """
         if attempt >= self.max_retries:
             return None
         kind = errors.classify(exc) if kind is None else ErrorKind.coerce(kind)
         if not kind.retryable:
             return None
-        delay = retry_after_seconds(exc)
+        if through_gateway and kind is ErrorKind.CONNECTION and attempt >= GATEWAY_CONNECTION_RETRIES:
+            return None
+        delay = gateway.reset_seconds(_headers(exc)) if kind is ErrorKind.RATE_LIMIT else None
+        delay = delay if delay is not None else retry_after_seconds(exc)
         if delay is None:
             backoff = self.base_delay * 2**attempt
             delay = backoff + random.uniform(0, backoff / 4)  # noqa: S311 - jitter, not cryptography
@@ -80,25 +94,8 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def _headers(exc: BaseException) -> Mapping[str, Any]:
-    """The response headers of ``exc`` or of the first exception in its chain that has any, with
-    lower-case names."""
-    current: BaseException | None = exc
-    seen: set[int] = set()
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        for headers in (
-            getattr(current, "litellm_response_headers", None),
-            getattr(getattr(current, "response", None), "headers", None),
-            getattr(current, "headers", None),
-        ):
-            if headers:
-                try:
-                    return {str(k).lower(): v for k, v in dict(headers).items()}
-                except (TypeError, ValueError):
-                    continue
-        inner = getattr(current, "original_exception", None)
-        current = inner if isinstance(inner, BaseException) else current.__cause__ or current.__context__
-    return {}
+    """The response headers of ``exc``'s chain, with lower-case names (:func:`.errors.response_headers`)."""
+    return errors.response_headers(exc)
 
 
 def _positive_seconds(value: Any, scale: float = 1.0) -> float | None:

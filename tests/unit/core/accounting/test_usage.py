@@ -65,10 +65,33 @@ def test_a_new_ledger_is_created_in_wal_mode_with_its_schema_version(tmp_path):
     assert ledger.schema_version() == SCHEMA_VERSION
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert [r[0] for r in conn.execute("SELECT version FROM schema_version")] == [SCHEMA_VERSION]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_version")] == list(range(1, SCHEMA_VERSION + 1))
     UsageLedger(path)  # reopening migrates nothing twice
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_version_1_ledger_gains_the_cost_source_column_and_keeps_its_rows(tmp_path):
+    from screenwriter_llm.core.accounting.usage import MIGRATIONS
+
+    path = tmp_path / "usage.sqlite3"
+    with sqlite3.connect(path) as conn:  # a ledger as the add-on before studio mode wrote it
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.execute(
+            "INSERT INTO requests (time_utc, model, input_tokens, output_tokens, cost_usd, outcome) "
+            "VALUES ('2026-11-30T10:00:00.000000Z', 'openai/gpt-4o', 10, 5, 0.001, 'finished')"
+        )
+    ledger = UsageLedger(path)
+    assert ledger.schema_version() == 2
+    old = ledger.records()
+    assert [(r.model, r.cost_usd, r.cost_source) for r in old] == [("openai/gpt-4o", 0.001, "")]
+    ledger.record(
+        UsageRecord(model="litellm_proxy/studio-writer", outcome="finished", cost_usd=0.000111, cost_source="gateway")
+    )
+    assert [r.cost_source for r in ledger.records()] == ["", "gateway"]
 
 
 def test_a_file_that_is_not_a_database_gives_a_readable_error(tmp_path):

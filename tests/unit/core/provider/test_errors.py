@@ -173,6 +173,7 @@ def test_error_kind_values_are_the_stored_strings():
         "too_large",
         "unknown_provider",
         "invalid_setting",
+        "not_allowed",
     ]
     assert ErrorKind.AUTH == "auth" and str(ErrorKind.RATE_LIMIT) == "rate_limit" and f"{ErrorKind.NO_KEY}" == "no_key"
     assert ErrorKind("context_window") is ErrorKind.CONTEXT_WINDOW
@@ -187,7 +188,7 @@ def test_only_rate_limit_overload_and_connection_are_retried():
     }
 
 
-def test_fallback_kinds_are_todays_plus_no_key():
+def test_fallback_kinds_are_todays_plus_no_key_and_not_allowed():
     assert {kind for kind in ErrorKind if kind.falls_back} == {
         "auth",
         "not_found",
@@ -196,6 +197,7 @@ def test_fallback_kinds_are_todays_plus_no_key():
         "connection",
         "context_window",
         "no_key",
+        "not_allowed",
     }
     assert retry.FALLBACK_KINDS == errors.FALLBACK
     assert "auth" in retry.FALLBACK_KINDS and "timeout" not in retry.FALLBACK_KINDS
