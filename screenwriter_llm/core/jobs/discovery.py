@@ -23,6 +23,8 @@ from ..provider.redact import redact
 
 #: Seconds a model listing may take (connect and read).
 LIST_TIMEOUT = 10.0
+#: Bytes of a model list read at most (a gateway's list of a few hundred models is well under 1 MiB).
+MAX_LIST_BYTES = 8 * 2**20
 
 
 class DiscoveryError(Exception):
@@ -136,8 +138,20 @@ def fetch(model: str, api_base: str | None, api_key: str | None, online: bool) -
     shown = netgate.display_url(url)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key and kind != "ollama" else {}
     try:
-        response = http_client().get(url, headers=headers, timeout=httpx.Timeout(LIST_TIMEOUT, connect=5.0))
-        body_bytes = response.read()
+        with http_client().stream(
+            "GET", url, headers=headers, timeout=httpx.Timeout(LIST_TIMEOUT, connect=5.0)
+        ) as response:
+            parts: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                parts.append(chunk)
+                size += len(chunk)
+                if size > MAX_LIST_BYTES:
+                    raise DiscoveryError(
+                        f"{shown} answered with more than {MAX_LIST_BYTES // 2**20} MiB instead of a list of models; "
+                        "check API Base in the add-on preferences."
+                    )
+            body_bytes = b"".join(parts)
     except ProviderResponseError as exc:
         raise DiscoveryError(redact(str(exc), (api_key,))) from exc
     except httpx.HTTPError as exc:
