@@ -15,6 +15,7 @@ from .core.jobs import discovery
 from .core.jobs.discovery import DiscoveryError, ModelList
 
 _lists: dict[str, ModelList] = {}
+_keys: dict[tuple[str, str | None], str | None] = {}
 _figures: list[object] = []  # the GatewayFigures of the last answer a gateway sent them with
 _running: dict[str, Future[ModelList]] = {}
 _executor: list[ThreadPoolExecutor] = []
@@ -27,11 +28,19 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def key_of(model: str, api_base: str | None) -> str | None:
-    """Where ``model``'s list is kept (its endpoint), or None when that endpoint has no listing."""
+    """Where ``model``'s list is kept (its endpoint), or None when that endpoint has no listing (remembered: the
+    sidebar asks on every redraw)."""
+    found = _keys.get((model, api_base), False)
+    if found is not False:
+        return found  # type: ignore[return-value]
     try:
-        return discovery.endpoint_key(model, api_base)
+        key: str | None = discovery.endpoint_key(model, api_base)
     except DiscoveryError:
-        return None
+        key = None
+    if len(_keys) > 64:
+        _keys.clear()
+    _keys[(model, api_base)] = key
+    return key
 
 
 def refresh(model: str, api_base: str | None, api_key: str | None, online: bool) -> Future[ModelList]:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .core.accounting.cost import Estimator
 from .core.jobs.batch import BatchRun
@@ -35,17 +35,47 @@ CONNECTION_TEST = "Connection test"
 PARSE_PAUSE = 0.25
 #: Seconds between checks of the task folders for changed files.
 TASKS_CHECK_INTERVAL = 2.0
+#: Seconds that make one sidebar redraw (every panel drawn once takes a few milliseconds; a keystroke comes tens of
+#: milliseconds after the redraw before it): within them the panels after the first share what it read of a Text
+#: (:meth:`Runtime.read`).
+READ_REUSE = 0.05
+#: Seconds to the next redraw asked for when a second parse falls due in one redraw (the parsed screenplay and the
+#: statistics, ~50 and ~75 ms on a feature script): it waits for that redraw, so the redraw after a pause shows
+#: the new scenes after one parse, not two (:meth:`Runtime._after_pause`).
+STAGGER = 0.05
+
+
+@dataclass
+class _Read:
+    """What the panels last saw of one Text (times: ``time.monotonic()`` seconds).
+
+    ``mark``: what a keystroke changes and is cheap to read (:func:`_mark`), as of ``at``; ``content``: the newest
+    content read (``Text.as_string()``); ``current``: it was read at ``at`` with this ``mark`` (False: the cursor
+    moved or the Text was edited since, so the content is unknown until it is read again); ``changed_at``: when a
+    change was last seen (a new ``mark``, or a read that differed from one made with the same mark); ``line``:
+    ``Text.current_line_index`` once asked with this mark (Blender walks the lines for it: 10 µs on a feature
+    script, 0.25 ms when its lines are not in the CPU's caches); ``line_at``: the cursor line's pointer and the
+    index last asked for it, kept over keystrokes until the next read.
+    """
+
+    name: str
+    mark: tuple[object, ...]
+    at: float
+    content: str
+    current: bool
+    changed_at: float
+    line: int | None = None
+    line_at: tuple[int, int] | None = None
 
 
 @dataclass
 class _Parsed:
-    """What was last computed from a Text (``value``; ``key``: the hash of the content it was made from) and the
-    newest content seen (``seen_key``, at ``seen_at``, ``time.monotonic()`` seconds)."""
+    """What was last computed from a Text: ``value``, from ``content`` with ``extra`` (a parameter such as the
+    seconds per page)."""
 
-    key: Hashable
+    content: str
+    extra: Hashable
     value: Any
-    seen_key: Hashable
-    seen_at: float
 
 
 @dataclass
@@ -74,8 +104,13 @@ class Runtime:
     _screenplays: dict[str, _Parsed] = field(default_factory=dict)
     _tasks: tuple[float, tuple[object, ...], TaskCatalog] | None = None
     _stats: dict[str, _Parsed] = field(default_factory=dict)
-    #: Called when a script changed and will be parsed after the pause (a window registers a redraw timer).
-    on_parse_pending: Callable[[], None] | None = None
+    _reads: dict[int, _Read] = field(default_factory=dict)
+    #: Redraws counted by :meth:`read` (each call without ``reuse`` begins one) and the one that last parsed.
+    _redraws: int = 0
+    _parsed_in: int = -1
+    #: Called with a delay in seconds when a panel shows an older parse of a script than its content: a redraw
+    #: that many seconds later will show the new one (a window registers a one-shot redraw timer).
+    on_parse_pending: Callable[[float], None] | None = None
 
     # --- jobs ------------------------------------------------------------------------------------
 
@@ -125,6 +160,75 @@ class Runtime:
 
     # --- parsed screenplays (never parsed twice for the same content) -----------------------------
 
+    def read(self, text: bpy.types.Text, *, reuse: bool = False, now: float | None = None) -> str | None:
+        """The content of ``text`` for a panel's ``draw``, or None while the writer is at work in it.
+
+        None when the cursor's line (its pointer or body), column or selection end changed since the last call
+        for this Text (a keystroke: it costs ~2 µs to see, no copy of the script), and for the rest of that
+        redraw (:data:`READ_REUSE` seconds): the caller shows what it computed before and asks for a redraw
+        (:meth:`_after_pause`). Otherwise ``Text.as_string()`` (a copy of the whole script, 0.05-0.3 ms for
+        143 KB); with ``reuse`` the content read less than :data:`READ_REUSE` seconds before with the same mark
+        instead (the panels after the first of one redraw, where nothing edits the Text in between; the first,
+        ``SCREENWRITER_PT_main``, reads it). ``now``: ``time.monotonic()`` seconds. Commands use
+        :meth:`read_now`."""
+        now = time.monotonic() if now is None else now
+        if not reuse:
+            self._redraws += 1
+        mark = _mark(text)
+        memo = self._reads.get(text.as_pointer())
+        if memo is None or memo.name != text.name:
+            return self.read_now(text, now=now)
+        if memo.mark != mark:
+            memo.mark, memo.at, memo.current, memo.changed_at, memo.line = mark, now, False, now, None
+            return None
+        same_redraw = 0.0 <= now - memo.at < READ_REUSE
+        if same_redraw and not memo.current:
+            return None
+        if same_redraw and reuse:
+            return memo.content
+        return self._store(text, mark, now)
+
+    def read_now(self, text: bpy.types.Text, *, now: float | None = None) -> str:
+        """``Text.as_string()`` of ``text``, noted for :meth:`read` (commands, which work on the text as it is)."""
+        return self._store(text, _mark(text), time.monotonic() if now is None else now)
+
+    def _store(self, text: bpy.types.Text, mark: tuple[object, ...], now: float) -> str:
+        content = text.as_string()
+        pointer = text.as_pointer()
+        memo = self._reads.get(pointer)
+        if memo is None or memo.name != text.name:
+            self._reads[pointer] = _Read(text.name, mark, now, content, True, now)
+            if len(self._reads) > 16:  # Texts removed or no longer drawn
+                del self._reads[next(iter(self._reads))]
+            return content
+        if memo.current and memo.mark == mark and memo.content != content:
+            memo.changed_at = now  # edited without the cursor moving (a script, Find & Replace)
+        memo.mark, memo.at, memo.content, memo.current, memo.line, memo.line_at = mark, now, content, True, None, None
+        return content
+
+    def current_line(self, text: bpy.types.Text, *, now: float | None = None) -> int:
+        """``text.current_line_index`` (0-based) for a panel's ``draw``. Blender finds it by walking the lines, so
+        it is kept: for the rest of the redraw (the mark :meth:`read` saw, :data:`READ_REUSE` seconds), and while
+        the writer types on one line (the same line pointer, the content not read since), for which the panels
+        show the last parse anyway. The next read of the content (:meth:`read`) asks Blender again."""
+        now = time.monotonic() if now is None else now
+        memo = self._reads.get(text.as_pointer())
+        if memo is None or memo.name != text.name:
+            return text.current_line_index
+        mark = _mark(text)
+        same_redraw = memo.mark == mark and 0.0 <= now - memo.at < READ_REUSE
+        if same_redraw and memo.line is not None:
+            return memo.line
+        pointer = mark[0]
+        if memo.line_at is not None and memo.line_at[0] == pointer and not memo.current:
+            line = memo.line_at[1]
+        else:
+            line = text.current_line_index
+            memo.line_at = (cast(int, pointer), line)
+        if same_redraw:
+            memo.line = line
+        return line
+
     def _after_pause(
         self,
         cache: dict[str, _Parsed],
@@ -132,60 +236,98 @@ class Runtime:
         extra: Hashable,
         compute: Callable[[str], Any],
         fresh: bool,
+        reuse: bool,
         now: float | None,
     ) -> Any:
         """``compute(content)`` of ``text``, made on first use and then again only once the text has not changed for
-        :data:`PARSE_PAUSE` seconds (measured from the last change seen here); until then the last value is
-        returned, so a keystroke costs one ``Text.as_string`` and a hash. ``extra`` is part of the key (a change
-        of it recomputes at once); ``fresh``: recompute now if the text changed (commands)."""
+        :data:`PARSE_PAUSE` seconds (from the last change :meth:`read` saw; ``now``: ``time.monotonic()``
+        seconds); until then the last value is returned and :attr:`Runtime.on_parse_pending` is told when to
+        redraw. A keystroke costs a look at the cursor (:meth:`read`); a redraw without one, a read (``reuse``:
+        see there) and a comparison of two strings. ``extra`` is compared too (a change of it recomputes at
+        once); ``fresh``: read the Text and recompute now if it changed (commands). A second computation due in
+        the redraw that made one (no :meth:`read` without ``reuse`` in between) waits for the next redraw, asked
+        for :data:`STAGGER` seconds later, unless it is the first or ``fresh``."""
         now = time.monotonic() if now is None else now
-        content = text.as_string()
-        key = (hash(content), extra)
+        content = self.read_now(text, now=now) if fresh else self.read(text, reuse=reuse, now=now)
         cached = cache.get(text.name)
-        if cached is not None and cached.key == key:
+        if cached is not None and content is not None and cached.extra == extra and cached.content == content:
             return cached.value
-        if cached is not None and not fresh and cached.key[1] == extra:  # type: ignore[index]
-            if cached.seen_key != key:
-                cached.seen_key, cached.seen_at = key, now
+        if cached is not None and not fresh and cached.extra == extra:
+            memo = self._reads[text.as_pointer()]
+            wait = memo.changed_at + PARSE_PAUSE - now
+            if wait <= 0 and self._parsed_in == self._redraws:  # this redraw parsed already
+                wait = STAGGER
+            if wait > 0 or content is None:
                 if self.on_parse_pending is not None:
-                    self.on_parse_pending()
-            if now - cached.seen_at < PARSE_PAUSE:
+                    self.on_parse_pending(max(wait, 0.0))
                 return cached.value
-        parsed = _Parsed(key, compute(content), key, now)
-        cache[text.name] = parsed
-        return parsed.value
+        if content is None:
+            content = self.read_now(text, now=now)
+        value = compute(content)
+        if not fresh:
+            self._parsed_in = self._redraws
+        cache[text.name] = _Parsed(content, extra, value)
+        return value
 
-    def screenplay(self, text: bpy.types.Text, *, fresh: bool = False, now: float | None = None) -> fountain.Screenplay:
+    def screenplay(
+        self, text: bpy.types.Text, *, fresh: bool = False, reuse: bool = False, now: float | None = None
+    ) -> fountain.Screenplay:
         """The parsed screenplay of ``text``, cheap enough for a panel's ``draw``: parsed on first use and then
         only after the text has been unchanged for :data:`PARSE_PAUSE` seconds (see :meth:`_after_pause`);
-        ``fresh``: parse now if it changed (commands, which must work on the text as it is)."""
-        return self._after_pause(self._screenplays, text, None, fountain.parse, fresh, now)
+        ``fresh``: parse now if it changed (commands, which must work on the text as it is); ``reuse``: take
+        the content another panel of this redraw read (:meth:`read`)."""
+        return self._after_pause(self._screenplays, text, None, fountain.parse, fresh, reuse, now)
 
     def script_stats(
-        self, text: bpy.types.Text, seconds_per_page: float = 60.0, *, fresh: bool = False, now: float | None = None
+        self,
+        text: bpy.types.Text,
+        seconds_per_page: float = 60.0,
+        *,
+        fresh: bool = False,
+        reuse: bool = False,
+        now: float | None = None,
     ) -> ScriptStats:
         """Pages, eighths, runtime, characters and locations of ``text`` (``core.screenplay.stats``), cheap enough
         for a panel's ``draw``, with the same pause as :meth:`screenplay` (one parse and pagination per change,
-        about 50 ms for a feature script); ``fresh``: compute now if it changed (commands). Raises ``ValueError``
-        for a ``seconds_per_page`` that is not positive."""
+        about 75 ms for a feature script; after a pause it waits one more redraw when the screenplay was just
+        parsed, see :data:`STAGGER`); ``fresh``: compute now if it changed (commands); ``reuse``: as for
+        :meth:`screenplay`. Raises ``ValueError`` for a ``seconds_per_page`` that is not positive."""
         from .core.screenplay.stats import script_stats
 
         return self._after_pause(
-            self._stats, text, seconds_per_page, lambda content: script_stats(content, seconds_per_page), fresh, now
+            self._stats,
+            text,
+            seconds_per_page,
+            lambda content: script_stats(content, seconds_per_page),
+            fresh,
+            reuse,
+            now,
         )
 
-    def tasks(self, user_dir: Path | None, now: float | None = None) -> TaskCatalog:
+    def tasks(self, user_dir: Path | None | Callable[[], Path | None], now: float | None = None) -> TaskCatalog:
         """Every task, built-in and the user's, loaded once and again when a task file changed (checked at most
-        every :data:`TASKS_CHECK_INTERVAL` seconds, by file names, sizes and modification times)."""
+        every :data:`TASKS_CHECK_INTERVAL` seconds, by file names, sizes and modification times). ``user_dir``:
+        the user's task folder, or a function giving it, called only when a check is due (a panel's draw then
+        does not look the folder up: that takes file-system calls)."""
         now = time.monotonic() if now is None else now
         if self._tasks is not None and now - self._tasks[0] < TASKS_CHECK_INTERVAL:
             return self._tasks[2]
+        if callable(user_dir):
+            user_dir = user_dir()
         stamp = _folder_stamp(user_dir)
         if self._tasks is None or self._tasks[1] != stamp:
             self._tasks = (now, stamp, load_tasks(user_dir))
         else:
             self._tasks = (now, stamp, self._tasks[2])
         return self._tasks[2]
+
+
+def _mark(text: bpy.types.Text) -> tuple[object, ...]:
+    """What every keystroke in ``text`` changes and is cheap to read (~1 µs): the cursor's line (its pointer and
+    body), the cursor's column and the selection's end column. (Not the line index: Blender walks the lines for
+    it, nor the line count: the same.)"""
+    line = text.current_line
+    return (line.as_pointer(), line.body, text.current_character, text.select_end_character)
 
 
 def _folder_stamp(folder: Path | None) -> tuple[object, ...]:

@@ -4,13 +4,16 @@ scenes), Locations (scenes, INT/EXT, times of day), and the previs commands (Bui
 Breakdown). It also puts the previs commands into *Text > Screenwriter Previs* so F3 finds them.
 
 Everything shown comes from the runtime's statistics cache (:meth:`..runtime.Runtime.script_stats`: computed at
-most once per change of the script, after :data:`..runtime.PARSE_PAUSE`), never computed on a draw.
+most once per change of the script, after :data:`..runtime.PARSE_PAUSE`), never computed on a draw; what a draw
+derives from it (the sorted rows, their labels, the scene starts) is kept per statistics object, so a keystroke
+costs these panels a few dictionary look-ups and the buttons they draw.
 """
 
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import bpy
 from bpy.types import Context, Menu, Panel
@@ -20,8 +23,8 @@ from ..core.screenplay.pages import format_eighths
 from ..core.screenplay.stats import ScriptStats
 from .panels import SidebarPanel, layout_of
 
-#: Rows listed in the Characters and Locations panels (most lines / most scenes first).
-MAX_ROWS = 30
+#: Rows listed in the Characters and Locations panels (most lines / most scenes first); "… N more" after them.
+MAX_ROWS = 10
 #: Runtime estimate rule of the navigator (seconds of screen time per page).
 SECONDS_PER_PAGE = 60.0
 
@@ -31,7 +34,7 @@ def _stats(context: Context) -> tuple[bpy.types.Text | None, ScriptStats | None]
     if text is None:
         return None, None
     try:
-        return text, runtime.get().script_stats(text, SECONDS_PER_PAGE)
+        return text, runtime.get().script_stats(text, SECONDS_PER_PAGE, reuse=True)
     except ValueError:
         return text, None
 
@@ -44,21 +47,54 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-_scene_lines: dict[int, tuple[ScriptStats, dict[str, list[int]]]] = {}
+_derived: dict[str, tuple[ScriptStats, Any]] = {}
+
+
+def _of(stats: ScriptStats, kind: str, make: Callable[[ScriptStats], Any]) -> Any:
+    """``make(stats)``, kept per ``kind`` for the last statistics object it was made from."""
+    cached = _derived.get(kind)
+    if cached is not None and cached[0] is stats:
+        return cached[1]
+    value = make(stats)
+    _derived[kind] = (stats, value)
+    return value
 
 
 def character_scene_lines(stats: ScriptStats) -> dict[str, list[int]]:
     """Character name -> 0-based heading lines of the scenes they speak in (cached per statistics object)."""
-    cached = _scene_lines.get(id(stats))
-    if cached is not None and cached[0] is stats:
-        return cached[1]
-    found: dict[str, list[int]] = {}
-    for scene in stats.scenes:
-        for name in scene.characters:
-            found.setdefault(name, []).append(scene.first_line - 1)
-    _scene_lines.clear()
-    _scene_lines[id(stats)] = (stats, found)
-    return found
+
+    def make(stats: ScriptStats) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for scene in stats.scenes:
+            for name in scene.characters:
+                found.setdefault(name, []).append(scene.first_line - 1)
+        return found
+
+    return cast("dict[str, list[int]]", _of(stats, "scene lines", make))
+
+
+def character_rows(stats: ScriptStats) -> tuple[tuple[str, str], ...]:
+    """The Characters panel's rows, most dialogue lines first (then by name), at most :data:`MAX_ROWS`: each
+    ``(name, label)`` (cached per statistics object)."""
+
+    def make(stats: ScriptStats) -> tuple[tuple[str, str], ...]:
+        people = sorted(stats.characters.values(), key=lambda c: (-c.dialogue_lines, c.name))[:MAX_ROWS]
+        return tuple((p.name, f"{p.name}: {p.scenes} sc, {p.dialogue_lines} lines, {p.words} words") for p in people)
+
+    return cast("tuple[tuple[str, str], ...]", _of(stats, "character rows", make))
+
+
+def location_rows(stats: ScriptStats) -> tuple[str, ...]:
+    """The Locations panel's labels, most scenes first (then by name), at most :data:`MAX_ROWS` (cached per
+    statistics object)."""
+
+    def make(stats: ScriptStats) -> tuple[str, ...]:
+        places = sorted(stats.locations.values(), key=lambda p: (-p.scenes, p.name))[:MAX_ROWS]
+        return tuple(
+            f"{p.name}: {p.scenes} sc, {'/'.join(p.settings) or '-'}, {', '.join(p.times) or '-'}" for p in places
+        )
+
+    return cast("tuple[str, ...]", _of(stats, "location rows", make))
 
 
 def next_scene_line(lines: list[int], current: int) -> int:
@@ -69,7 +105,7 @@ def next_scene_line(lines: list[int], current: int) -> int:
 
 def current_scene(stats: ScriptStats, line: int) -> Any:
     """The scene statistics of the scene holding 0-based ``line`` (None before the first heading)."""
-    starts = [scene.first_line - 1 for scene in stats.scenes]
+    starts = _of(stats, "scene starts", lambda stats: [scene.first_line - 1 for scene in stats.scenes])
     position = bisect.bisect_right(starts, line)
     return stats.scenes[position - 1] if position else None
 
@@ -108,7 +144,7 @@ class SCREENWRITER_PT_navigator(SidebarPanel, Panel):
             icon="TEXT",
         )
         col.label(text=f"Runtime ≈ {_clock(stats.runtime_seconds)} at a page a minute", icon="TIME")
-        scene = current_scene(stats, text.current_line_index)
+        scene = current_scene(stats, runtime.get().current_line(text))
         if scene is not None:
             col.label(
                 text=f"Scene {scene.scene_number}: {format_eighths(scene.eighths)} pages, ≈ {_clock(scene.seconds)}",
@@ -130,16 +166,16 @@ class SCREENWRITER_PT_characters(SidebarPanel, Panel):
             layout.label(text="No character cues found")
             return
         lines = character_scene_lines(stats)
-        people = sorted(stats.characters.values(), key=lambda c: (-c.dialogue_lines, c.name))[:MAX_ROWS]
+        name, cursor = text.name, runtime.get().current_line(text)
         col = layout.column(align=True)
-        for person in people:
+        for person, label in character_rows(stats):
             row = col.row(align=True)
-            row.label(text=f"{person.name}: {person.scenes} sc, {person.dialogue_lines} lines, {person.words} words")
-            heading_lines = lines.get(person.name)
+            row.label(text=label)
+            heading_lines = lines.get(person)
             if heading_lines:
                 op = row.operator("screenwriter.goto_scene", text="", icon="TRIA_RIGHT")
-                op.text = text.name  # type: ignore[union-attr]
-                op.line = next_scene_line(heading_lines, text.current_line_index)  # type: ignore[union-attr]
+                op.text = name  # type: ignore[union-attr]
+                op.line = next_scene_line(heading_lines, cursor)  # type: ignore[union-attr]
         if len(stats.characters) > MAX_ROWS:
             col.label(text=f"… {len(stats.characters) - MAX_ROWS} more")
 
@@ -157,12 +193,9 @@ class SCREENWRITER_PT_locations(SidebarPanel, Panel):
         if stats is None or not stats.locations:
             layout.label(text="No scene headings found")
             return
-        places = sorted(stats.locations.values(), key=lambda p: (-p.scenes, p.name))[:MAX_ROWS]
         col = layout.column(align=True)
-        for place in places:
-            setting = "/".join(place.settings) or "-"
-            times = ", ".join(place.times) or "-"
-            col.label(text=f"{place.name}: {place.scenes} sc, {setting}, {times}")
+        for label in location_rows(stats):
+            col.label(text=label)
         if len(stats.locations) > MAX_ROWS:
             col.label(text=f"… {len(stats.locations) - MAX_ROWS} more")
 

@@ -1,5 +1,8 @@
 """The sidebar's Tasks: every writing task, the Apply / Insert Notes / Export buttons of the answer shown, and the
-answer's live sections (its headings as they stream in; click one to move the answer's cursor there)."""
+answer's live sections (its headings as they stream in; click one to move the answer's cursor there).
+
+A draw looks nothing up that has not changed: the task list is kept per task catalog (the user's task folder is
+looked up only when the runtime checks it), the sections per content of the answer."""
 
 from __future__ import annotations
 
@@ -9,17 +12,27 @@ import bpy
 from bpy.types import Context, Panel
 
 from .. import runtime, texts, toolset
+from ..core.tasks.task import Task, TaskCatalog
 from .menus import DEFAULT_ICON, TASK_ICONS, SCREENWRITER_MT_tasks
 from .panels import SidebarPanel, chars_per_line, layout_of, wrap
 
 #: Sections listed at most.
 MAX_SECTIONS = 60
-_sections_cache: dict[str, tuple[int, list[tuple[int, str]]]] = {}
+_sections_cache: dict[str, tuple[str, list[tuple[int, str]]]] = {}
+_menu: list[tuple[TaskCatalog, list[Task]]] = []
 
 
 def _editor_text(context: Context) -> bpy.types.Text | None:
     space = getattr(context, "space_data", None)
     return space.text if space is not None and space.type == "TEXT_EDITOR" else None
+
+
+def task_list(context: Context) -> tuple[list[Task], TaskCatalog]:
+    """:func:`toolset.menu_tasks` and the catalog it comes from, listed again only when the catalog changed."""
+    catalog = runtime.get().tasks(lambda: toolset.user_tasks_folder(context))
+    if not _menu or _menu[0][0] is not catalog:
+        _menu[:] = [(catalog, toolset.menu_tasks(context))]
+    return _menu[0][1], catalog
 
 
 def answer_for(context: Context) -> bpy.types.Text | None:
@@ -34,12 +47,12 @@ def answer_for(context: Context) -> bpy.types.Text | None:
 
 
 def cached_sections(text: bpy.types.Text) -> list[tuple[int, str]]:
-    """:func:`toolset.sections` of ``text``, parsed again only when it changed."""
+    """:func:`toolset.sections` of ``text``, parsed again only when it changed (compared with the content they
+    were parsed from: a copy and a ``memcmp``, no hash of a fresh copy)."""
     body = text.as_string()
-    key = hash(body)
     cached = _sections_cache.get(text.name)
-    if cached is None or cached[0] != key:
-        cached = (key, toolset.sections(body))
+    if cached is None or cached[0] != body:
+        cached = (body, toolset.sections(body))
         _sections_cache[text.name] = cached
         del_keys = list(_sections_cache)[:-16]
         for old in del_keys:
@@ -57,11 +70,11 @@ class SCREENWRITER_PT_tasks(SidebarPanel, Panel):
         layout = layout_of(self)
         layout.menu(SCREENWRITER_MT_tasks.bl_idname, icon="PRESET")
         col = layout.column(align=True)
-        for task in toolset.menu_tasks(context):
+        tasks, catalog = task_list(context)
+        for task in tasks:
             op = col.operator("screenwriter.run_task", text=task.label, icon=TASK_ICONS.get(task.id, DEFAULT_ICON))
             op.task = task.id  # type: ignore[union-attr]
-        errors = runtime.get().tasks(toolset.user_tasks_folder(context)).errors
-        for error in errors[:3]:
+        for error in catalog.errors[:3]:
             for i, part in enumerate(wrap(str(error), chars_per_line(context))):
                 layout.label(text=part, icon="ERROR" if i == 0 else "BLANK1")
         answer = answer_for(context)
