@@ -1692,6 +1692,46 @@ def environment() -> dict[str, Any]:
     }
 
 
+def measure_gateway_rows() -> tuple[dict[str, Any], list[Row]]:
+    """Issue 13's benchmark (``scripts/bench_gateway.py``): 8 artists' whole-script runs at once, each an artist
+    process streaming with LiteLLM, through one real LiteLLM Proxy (``.venv-proxy``) to the loopback provider, and
+    the same direct, in the same run. The gateway's added latency per request (p50/p95 of through minus direct) and
+    throughput, informational (the issue sets no target); ``bench/gateway.json`` too. "not measured" without
+    ``.venv-proxy`` (``scripts/bootstrap.sh --proxy``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_gateway
+
+    sys.path.insert(0, str(REPO))
+    from tests.gateway_server import proxy_available
+
+    figure = "Studio gateway: 8 artists' whole-script runs at once through one LiteLLM Proxy"
+    if not proxy_available():
+        return {}, [Row(figure, "not measured: no .venv-proxy (scripts/bootstrap.sh --proxy)", "", "", None)]
+    data = bench_gateway.measure_gateway()
+    bench_gateway.OUT.parent.mkdir(parents=True, exist_ok=True)
+    bench_gateway.OUT.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    d, p, a = data["direct"], data["proxy"], data["gateway_added"]
+    rows = [
+        Row(
+            figure + ": added latency per request",
+            f"first token {a['ttft_median_ms']:+} ms p50, {a['ttft_p95_ms']:+} ms p95; whole answer "
+            f"{a['total_median_ms']:+} ms p50, {a['total_p95_ms']:+} ms p95 ({p['requests']} requests)",
+            f"direct, same run: first token p50 {d['ttft_ms']['median']} ms, p95 {d['ttft_ms']['p95']} ms",
+            "",
+            None,
+        ),
+        Row(
+            figure + ": throughput",
+            f"{p['requests_per_s']} requests/s, {p['tokens_per_s']} tokens/s; proxy CPU {p['proxy_cpu_s_per_request']} "
+            "s per request",
+            f"direct: {d['requests_per_s']} requests/s, {d['tokens_per_s']} tokens/s",
+            "",
+            None,
+        ),
+    ]
+    return data, rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every measurement, print the table and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
@@ -1701,6 +1741,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--fresh", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--typing-only", action="store_true", help="only the typing figures (development)")
+    parser.add_argument(
+        "--gateway", action=argparse.BooleanOptionalAction, default=True, help="the 8-artist studio gateway figures"
+    )
+    parser.add_argument("--gateway-only", action="store_true", help="only the 8-artist studio gateway figures")
     parser.add_argument("--import-anatomy", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument(
         "--anatomy-only", action="store_true", help="only where the cold import's main-loop gaps go (4 fresh runs)"
@@ -1743,6 +1787,12 @@ def main(argv: list[str] | None = None) -> int:
         results["load_by_step"].append({"step": name, "at_s": round(time.monotonic() - began, 1), "load": load})
         print(f"[{time.monotonic() - began:6.1f} s] (load {load[0]:.2f}) {name}", file=sys.stderr, flush=True)
 
+    if args.gateway_only:
+        server.stop()
+        data, gateway_rows = measure_gateway_rows()
+        results["figures"]["gateway"] = data
+        print_table(gateway_rows)
+        return 0
     if args.typing_only:
         try:
             data, typing_rows = measure_typing(Blender(server.api_base))
@@ -1872,6 +1922,11 @@ def main(argv: list[str] | None = None) -> int:
 
             data, more = bench_window.measure(server, workdir)
             results["figures"]["window"] = data
+            rows.extend(more)
+        if args.gateway:
+            step("8 artists through one real LiteLLM Proxy and direct (scripts/bench_gateway.py)")
+            data, more = measure_gateway_rows()
+            results["figures"]["gateway"] = data
             rows.extend(more)
     finally:
         server.stop()
