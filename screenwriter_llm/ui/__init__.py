@@ -33,4 +33,6 @@ def unregister() -> None:
         base.INVOKE_HOOKS.remove(answer_view.show)
     export_menu.unregister()
     menus.unregister()
+    panels.stop_timers()
+    answer_view.stop_timers()
     _unregister()

@@ -82,6 +82,13 @@ def show(context: Context, job: Job) -> None:
         bpy.app.timers.register(_follow, first_interval=FOLLOW_INTERVAL)
 
 
+def stop_timers() -> None:
+    """Stop following answers (the add-on is being disabled): unregister the follow timer, forget the views."""
+    _following.clear()
+    if bpy.app.timers.is_registered(_follow):
+        bpy.app.timers.unregister(_follow)
+
+
 def _split(context: Context, window: bpy.types.Window, source: bpy.types.Text | None) -> Area | None:
     """Split the script's editor (the one the command ran in, else one showing the script) in two, side by side;
     returns the new half."""

@@ -244,7 +244,7 @@ def _draw_estimate(
         key = estimate_key(model, messages, max_tokens, window, rates)
         error = estimator.error(key)
         col.label(text=f"Estimate unavailable: {error}" if error else "Estimating the next request…", icon="INFO")
-        if not error and not bpy.app.timers.is_registered(_redraw_sidebars):
+        if not error and not bpy.app.background and not bpy.app.timers.is_registered(_redraw_sidebars):
             bpy.app.timers.register(_redraw_sidebars, first_interval=0.5)
         return
     window_note = "" if estimate.window_known else " (default)"
@@ -422,6 +422,14 @@ def _usage_summary() -> Summary | None:
                 summary = None
         _usage_cache[:] = [now, summary, stamp]
     return cast("Summary | None", _usage_cache[1])
+
+
+def stop_timers() -> None:
+    """Unregister the panels' one-shot redraw timers (the add-on is being disabled: a timer left pending would call
+    into a module that is gone, and Blender 4.2 as a module crashed at exit with one still registered)."""
+    for function in (_redraw_sidebars, _redraw_after_parse):
+        if bpy.app.timers.is_registered(function):
+            bpy.app.timers.unregister(function)
 
 
 classes = (SCREENWRITER_PT_main, SCREENWRITER_PT_scenes, SCREENWRITER_PT_chat, SCREENWRITER_PT_usage)
