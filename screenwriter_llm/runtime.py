@@ -188,6 +188,15 @@ class Runtime:
             return memo.content
         return self._store(text, mark, now)
 
+    def typing(self, text: bpy.types.Text, *, now: float | None = None) -> bool:
+        """True while this redraw follows a keystroke in ``text`` (its last :meth:`read`, within :data:`READ_REUSE`
+        seconds, saw the cursor move and read nothing): the panels may show what they drew last without asking
+        Blender for anything else (their settings cannot change in the same instant; the redraw after the pause
+        reads everything again)."""
+        memo = self._reads.get(text.as_pointer())
+        now = time.monotonic() if now is None else now
+        return memo is not None and not memo.current and 0.0 <= now - memo.at < READ_REUSE
+
     def read_now(self, text: bpy.types.Text, *, now: float | None = None) -> str:
         """``Text.as_string()`` of ``text``, noted for :meth:`read` (commands, which work on the text as it is)."""
         return self._store(text, _mark(text), time.monotonic() if now is None else now)

@@ -97,18 +97,19 @@ class SCREENWRITER_PT_main(SidebarPanel, Panel):
     def draw(self, context: Context) -> None:
         layout = layout_of(self)
         config = settings.scene_settings(context)
+        state = runtime.get()
+        text = commands.source_text(context, "")
+        screenplay = state.screenplay(text) if text is not None else None  # this redraw's read of the script
+        typing = text is not None and state.typing(text)
         col = layout.column(align=True)
         row = col.row(align=True)
         row.prop(config, "model", text="")
         row.operator("screenwriter.refresh_models", text="", icon="FILE_REFRESH")
-        _draw_unlisted(col, context, config)
+        _draw_unlisted(col, context, config, typing)
         col.prop(config, "temperature")
         col.prop(config, "max_tokens")
         col.prop(config, "stream")
 
-        state = runtime.get()
-        text = commands.source_text(context, "")
-        screenplay = state.screenplay(text) if text is not None else None  # this redraw's read of the script
         current = None
         if text is not None and screenplay is not None:
             current = screenplay.scene_at_line(state.current_line(text))
@@ -125,9 +126,11 @@ class SCREENWRITER_PT_main(SidebarPanel, Panel):
             layout.label(text="Open a screenplay in this editor", icon="INFO")
             return
         name = text.name
-        width = chars_per_line(context)
+        # A keystroke's redraw keeps the last width and estimate: no region, preferences or settings to read.
+        width = _width[0] if typing and _width[0] else chars_per_line(context)
+        _width[0] = width
         if screenplay is not None and current is not None:
-            _draw_estimate(layout, context, config, screenplay, current, name, width)
+            _draw_estimate(layout, context, config, screenplay, current, name, width, typing)
         run = state.run_for(name)
         status = state.status(name)
         if run is not None and hasattr(layout, "progress"):  # Blender 4.0+
@@ -190,9 +193,14 @@ def _scene_labels(screenplay: Screenplay) -> tuple[str, ...]:
     return cast("tuple[str, ...]", _labels[1])
 
 
-def _draw_unlisted(layout: UILayout, context: Context, config: Any) -> None:
+def _draw_unlisted(layout: UILayout, context: Context, config: Any, typing: bool = False) -> None:
     """A warning under the model field when the endpoint's last model list (Refresh Models) lacks the model; nothing
-    when it was never listed. A dict lookup and a set test; the warning line is kept per model and list."""
+    when it was never listed. A dict lookup and a set test; the warning line is kept per model and list, and shown
+    as it was after a keystroke (``typing``: no settings read)."""
+    if typing:
+        if _unlisted[1]:
+            layout.label(text=_unlisted[1], icon="ERROR")
+        return
     prefs = settings.preferences(context)
     model = str(config.model)
     listed = endpoints.listed(model, (str(prefs.api_base).strip() or None) if prefs else None)
@@ -207,6 +215,7 @@ def _draw_unlisted(layout: UILayout, context: Context, config: Any) -> None:
 
 
 _unlisted: list[Any] = [None, ""]
+_width: list[int] = [0]
 
 
 def _draw_estimate(
@@ -217,16 +226,25 @@ def _draw_estimate(
     scene: Scene,
     name: str,
     width: int,
+    typing: bool = False,
 ) -> None:
     """The next request's prompt tokens, the model's context window and its worst-case cost, counted off the
     main thread; "Estimating…" until ready (a timer redraws the sidebar). ``config``: the scene's settings;
     ``width``: :func:`chars_per_line`. A finished estimate's lines are kept for the same inputs (an estimate of
-    the same messages, model, tokens, window and rates never changes), so a keystroke costs a comparison."""
-    prefs = settings.preferences(context)
+    the same messages, model, tokens, window and rates never changes), so a keystroke costs a comparison.
+    ``typing``: this redraw follows a keystroke (:meth:`.runtime.Runtime.typing`): the kept lines of the same
+    messages are drawn without reading the settings again."""
     messages = _analysis_messages(context, screenplay, scene, name)
     if isinstance(messages, str):
         layout.label(text=messages, icon="ERROR")
         return
+    if typing and _estimate_lines[0] is not None and _estimate_lines[0][0] is messages:
+        col = layout.column(align=True)
+        col.scale_y = 0.8
+        for part in _estimate_lines[1]:
+            col.label(text=part)
+        return
+    prefs = settings.preferences(context)
     window = prefs.default_context_window if prefs else DEFAULT_CONTEXT_WINDOW
     rates = settings.custom_rates(prefs)
     model = config.model.strip()

@@ -284,3 +284,18 @@ def test_the_cursor_line_is_kept_while_typing_on_one_line(addon: object) -> None
     assert state.current_line(source, now=10.41) == 2500
     state.screenplay(source, now=10.4 + runtime.PARSE_PAUSE + 0.01)  # the pause: read and parsed again
     assert memo.line_at is None and state.current_line(source, now=10.4 + runtime.PARSE_PAUSE + 0.02) == 2500
+
+
+def test_a_keystroke_redraw_is_known_as_typing_and_the_next_full_read_is_not(addon: object) -> None:
+    from screenwriter_llm import runtime
+
+    state = runtime.get()
+    source = load_screenplay("Brick-and-Steel.fountain")
+    source.cursor_set(10, character=2)
+    assert state.read(source, now=100.0) is not None
+    assert not state.typing(source, now=100.0), "a read that copied the script is not typing"
+    source.write("x")  # a keystroke: the cursor moves on
+    assert state.read(source, now=100.2) is None
+    assert state.typing(source, now=100.21), "the keystroke's redraw"
+    assert not state.typing(source, now=100.2 + runtime.READ_REUSE + 0.01), "only for that redraw"
+    assert state.read(source, now=101.0) is not None and not state.typing(source, now=101.0)
