@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,8 +56,10 @@ def alias(model: str) -> str:
 
 
 def tag(value: str, limit: int = 64) -> str:
-    """``value`` as one request tag: no commas or control characters, at most ``limit`` characters."""
-    cleaned = " ".join(_TAG_UNSAFE.sub(" ", value).split())
+    """``value`` as one request tag: ASCII (an HTTP header carries it; accents are dropped from their letters,
+    ``Épisode`` -> ``Episode``), no commas or control characters, at most ``limit`` characters."""
+    ascii_only = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    cleaned = " ".join(_TAG_UNSAFE.sub(" ", ascii_only).split())
     return cleaned[:limit]
 
 

@@ -24,6 +24,9 @@ def test_attribution_is_the_artist_and_tags_that_cannot_split_the_header():
         "extra_headers": {"x-litellm-tags": "screenwriter,coverage_report,script:Big Fish draft"},
     }
     assert gateway.request_fields(None, ()) == {}
+    assert gateway.attribution("Zoë", "rewrite", "Épisode 1 — Ünderwater.fountain")[1][-1] == (
+        "script:Episode 1 Underwater.fountain"
+    ), "an HTTP header carries ASCII only"
 
 
 def test_only_gateway_requests_carry_the_attribution():
