@@ -289,3 +289,16 @@ def test_a_coverage_run_stops_at_the_first_refused_budget_instead_of_sending_eve
     assert len(provider.requests()) - before == 1, "one refusal, then nothing more sent"
     assert len(summary["failed"]) == 8 and "stopped" in summary["status"]
     assert all("budget of your key is used up" in m for m in summary["failed"].values())
+
+
+def test_the_usage_panel_shows_what_the_gateway_said_with_the_last_answer(studio, gateway):
+    from screenwriter_llm import api
+    from screenwriter_llm.ui import panels
+    from tests.blender.test_typing_panels import draw
+
+    configure(WRITER, gateway.base_url)
+    text = _script("usage.fountain")
+    api.analyze_scene(text, 1)
+    labels = [item.get("text", "") for item in draw(panels.SCREENWRITER_PT_usage, text) if item["call"] == "label"]
+    assert any(label.startswith("Key spend (gateway): $") for label in labels)
+    assert any(label.startswith("Rate limit left: ") for label in labels)
