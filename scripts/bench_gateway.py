@@ -146,31 +146,9 @@ def artist_main(spec: dict[str, Any]) -> int:
 
 
 def _start_provider(workdir: Path, tokens: int, rate: float) -> tuple[subprocess.Popen[bytes], str]:
-    ready = workdir / "provider-ready.json"
-    log = (workdir / "provider.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "tests" / "provider_server.py"),
-            "--port",
-            "0",
-            "--ready-file",
-            str(ready),
-            "--synthetic-tokens",
-            str(tokens),
-            "--tokens-per-second",
-            str(rate),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 20
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the provider server did not start; see {workdir / 'provider.log'}")
-        time.sleep(0.02)
-    return process, json.loads(ready.read_text())["base_url"]
+    from tests.provider_server import spawn
+
+    return spawn(workdir, "--synthetic-tokens", str(tokens), "--tokens-per-second", str(rate))
 
 
 def _stop(process: subprocess.Popen[Any]) -> None:

@@ -45,6 +45,7 @@ import re
 import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -71,6 +72,7 @@ __all__ = [
     "recordings_dir",
     "redirect",
     "replay",
+    "spawn",
     "synthetic",
     "synthetic_pieces",
     "synthetic_text",
@@ -1271,6 +1273,35 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     return parser.parse_args(argv)
+
+
+def spawn(workdir: Path, *args: str, timeout: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
+    """Start this server out of process, as the benchmarks and the window tiers use it: ``python
+    tests/provider_server.py --port 0 --ready-file <workdir>/server-ready.json *args`` with its output in
+    ``<workdir>/server.log``; wait for the ready file.
+
+    Returns:
+        The process (stop it with ``terminate``) and the server's base URL (``http://127.0.0.1:<port>``).
+
+    Raises:
+        RuntimeError: The server exited, or wrote no ready file within ``timeout`` seconds (it is killed); the
+            message holds its log.
+    """
+    ready = workdir / "server-ready.json"
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--port", "0", "--ready-file", str(ready), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the provider server did not start: {log_path.read_text(errors='replace')}")
+        time.sleep(0.02)
+    return process, json.loads(ready.read_text())["base_url"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.gui.test_window import BLENDER_PATH, GUI_DEPS, REPO, SCREEN, SHARED, _require_tools, _stop
+from tests.provider_server import spawn
 
 pytestmark = pytest.mark.gui
 
@@ -28,20 +27,10 @@ HARD_TIMEOUT_S = 120
 
 
 def _server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    ready = tmp / "server-ready.json"
-    with (tmp / "server.log").open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "provider_server.py"), "--port", "0", "--ready-file", str(ready),
-             "--text", PROPOSAL, "--tokens-per-second", "40"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 15
-    while not ready.exists():
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"provider server did not start: {(tmp / 'server.log').read_text(errors='replace')}")
-        time.sleep(0.05)
-    return server, json.loads(ready.read_text())["base_url"]
+    try:
+        return spawn(tmp, "--text", PROPOSAL, "--tokens-per-second", "40", timeout=15)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.provider_server import spawn
 
 pytestmark = pytest.mark.gui
 
@@ -94,31 +95,10 @@ def _require_tools() -> dict[str, str]:
 
 def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start the provider server out of process; return it and its base URL (``http://127.0.0.1:<port>``)."""
-    ready = tmp / "server-ready.json"
-    with (tmp / "server.log").open("wb") as log:  # the child keeps its own copy of the descriptor
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                str(REPO / "tests" / "provider_server.py"),
-                "--port",
-                "0",
-                "--ready-file",
-                str(ready),
-                "--text",
-                ANSWER,
-                "--tokens-per-second",
-                str(TOKENS_PER_SECOND),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 15
-    while not ready.exists():
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"provider server did not start: {(tmp / 'server.log').read_text(errors='replace')}")
-        time.sleep(0.05)
-    return server, json.loads(ready.read_text())["base_url"]
+    try:
+        return spawn(tmp, "--text", ANSWER, "--tokens-per-second", str(TOKENS_PER_SECOND), timeout=15)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def _stop(process: subprocess.Popen[bytes], group: bool = False) -> None:
