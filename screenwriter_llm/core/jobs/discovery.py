@@ -177,7 +177,7 @@ def fetch(model: str, api_base: str | None, api_key: str | None, online: bool) -
             if kind == "gateway"
             else None
         )
-        said = gateway._error_fields(body)[0] if isinstance(body, dict) else ""
+        said = gateway.error_fields(body)[0]
         message = (
             refused.message
             if refused is not None

@@ -209,7 +209,7 @@ class Refusal:
     message: str
 
 
-def _error_fields(body: Any) -> tuple[str, str]:
+def error_fields(body: Any) -> tuple[str, str]:
     """(message, type) of a proxy error body (the whole ``{"error": {...}}`` or the inner object, or FastAPI's
     ``{"detail": ...}``)."""
     if not isinstance(body, dict):
@@ -269,7 +269,7 @@ def refusal(
     ``body``: the parsed error body; ``headers``: the response headers; ``key_source``: where the key came from,
     for the message ("LITELLM_PROXY_API_KEY" ...).
     """
-    message, kind = _error_fields(body)
+    message, kind = error_fields(body)
     name = alias(model)
     key = key_source or "LITELLM_PROXY_API_KEY, the system keyring or the add-on preferences' Proxy API Key"
     if kind in _BUDGET_TYPES or "Budget has been exceeded" in message or message.startswith("ExceededBudget"):

@@ -25,7 +25,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -624,17 +624,17 @@ def stream_completion(
 
 
 def _gateway_events(usage: Usage | None) -> Iterator[Event]:
-    """The gateway's figures of this thread's last response, and ``usage`` priced with its cost header when the
-    body carried no cost (a non-streamed answer); nothing from other endpoints."""
+    """``usage`` with the cost a studio gateway priced it at, and the gateway's figures of this thread's last
+    response; from other endpoints, ``usage`` without a cost (LiteLLM prices some answers itself and puts that in
+    ``usage.cost`` too; only a gateway's figure counts, and a LiteLLM Proxy always sends ``x-litellm-*`` headers).
+    The cost is the provider-reported usage's ``cost`` (a stream's final chunk), else the cost header (a
+    non-streamed answer)."""
     figures = getattr(_current, "figures", None)
-    if usage is not None and usage.cost_usd is not None and figures is None:
-        # LiteLLM prices some answers itself and puts that in usage.cost too: only a gateway's figure counts
-        # (a LiteLLM Proxy always sends x-litellm-* headers).
-        usage = Usage(usage.prompt_tokens, usage.completion_tokens, usage.estimated)
-    if usage is not None and usage.cost_usd is None and figures is not None and figures.response_cost_usd:
-        usage = Usage(usage.prompt_tokens, usage.completion_tokens, usage.estimated, figures.response_cost_usd)
     if usage is not None:
-        yield usage
+        cost = None
+        if figures is not None:
+            cost = (None if usage.estimated else usage.cost_usd) or figures.response_cost_usd
+        yield replace(usage, cost_usd=cost)
     if figures is not None:
         yield GatewayReport(figures)
 
@@ -694,7 +694,7 @@ def _stream_events(request: LLMRequest, response: Any, cancelled: threading.Even
     if usage is not None:
         # Provider usage shows in the wrapper's raw chunks; LiteLLM's own estimate does not.
         reported = any(getattr(c, "usage", None) for c in getattr(response, "chunks", None) or ())
-        usage = Usage(usage.prompt_tokens, usage.completion_tokens, not reported, usage.cost_usd if reported else None)
+        usage = replace(usage, estimated=not reported)
     if not cancelled.is_set():
         yield from _gateway_events(usage)
     if hasattr(response, "received_finish_reason") and not (
