@@ -114,10 +114,7 @@ class SCREENWRITER_OT_apply_proposal(Operator):
         name = self.proposal or _proposal_names(context)
         try:
             source, new, made = toolset.apply_proposal(name)
-        except toolset.ToolError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        except RangeChanged as exc:
+        except (toolset.ToolError, RangeChanged) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         replace_text(context, source, new)
