@@ -320,7 +320,7 @@ def _on_exit() -> None:
     deadline = time.monotonic() + 1.0
     for job in jobs:
         job.join(max(0.0, deadline - time.monotonic()))
-    state.estimator.join(1.0)
+    state.join(1.0)
 
 
 @persistent
@@ -349,5 +349,5 @@ def unregister() -> None:
     if _on_load_pre in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_on_load_pre)
     atexit.unregister(_on_exit)
-    runtime.get().estimator.join(1.0)
+    runtime.get().join(1.0)
     runtime.reset()

@@ -8,6 +8,7 @@ it through the pump. Main thread only, except the estimator's own threads.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -33,16 +34,15 @@ CONNECTION_TEST = "Connection test"
 #: Seconds a script must stay unchanged before it is parsed again: fountain-py takes ~45 ms on a feature script
 #: (pure Python, holding the GIL even on a thread), so while the writer types the panels show the last parse.
 PARSE_PAUSE = 0.25
+#: Seconds between the redraws asked for while a parse made after the pause runs on the worker thread (a parse of a
+#: feature script takes ~50 ms, its statistics ~75 ms more): each such redraw shows the result if it is ready.
+PARSE_POLL = 0.04
 #: Seconds between checks of the task folders for changed files.
 TASKS_CHECK_INTERVAL = 2.0
 #: Seconds that make one sidebar redraw (every panel drawn once takes a few milliseconds; a keystroke comes tens of
 #: milliseconds after the redraw before it): within them the panels after the first share what it read of a Text
 #: (:meth:`Runtime.read`).
 READ_REUSE = 0.05
-#: Seconds to the next redraw asked for when a second parse falls due in one redraw (the parsed screenplay and the
-#: statistics, ~50 and ~75 ms on a feature script): it waits for that redraw, so the redraw after a pause shows
-#: the new scenes after one parse, not two (:meth:`Runtime._after_pause`).
-STAGGER = 0.05
 
 
 @dataclass
@@ -105,9 +105,9 @@ class Runtime:
     _tasks: tuple[float, tuple[object, ...], TaskCatalog] | None = None
     _stats: dict[str, _Parsed] = field(default_factory=dict)
     _reads: dict[int, _Read] = field(default_factory=dict)
-    #: Redraws counted by :meth:`read` (each call without ``reuse`` begins one) and the one that last parsed.
-    _redraws: int = 0
-    _parsed_in: int = -1
+    #: The parses and statistics made once the writer paused, each on this one worker thread (by kind, Text name,
+    #: parameter and content), so no redraw waits ~50-125 ms for fountain-py: see :meth:`_after_pause`.
+    background: Estimator = field(default_factory=lambda: Estimator(keep=4, thread_name="screenwriter-parse"))
     #: Called with a delay in seconds when a panel shows an older parse of a script than its content: a redraw
     #: that many seconds later will show the new one (a window registers a one-shot redraw timer).
     on_parse_pending: Callable[[float], None] | None = None
@@ -153,6 +153,13 @@ class Runtime:
             return describe(jobs[0])
         return self.statuses.get(label)
 
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for each background thread's queued and running work (the estimates,
+        then the parses): at quit and at unregister, since a thread frozen mid-import would deadlock Python's
+        finalisation (``pump._on_exit``)."""
+        self.estimator.join(timeout)
+        self.background.join(timeout)
+
     @property
     def busy(self) -> bool:
         """True while any job or run is in progress."""
@@ -172,8 +179,6 @@ class Runtime:
         ``SCREENWRITER_PT_main``, reads it). ``now``: ``time.monotonic()`` seconds. Commands use
         :meth:`read_now`."""
         now = time.monotonic() if now is None else now
-        if not reuse:
-            self._redraws += 1
         mark = _mark(text)
         memo = self._reads.get(text.as_pointer())
         if memo is None or memo.name != text.name:
@@ -210,7 +215,11 @@ class Runtime:
             if len(self._reads) > 16:  # Texts removed or no longer drawn
                 del self._reads[next(iter(self._reads))]
             return content
-        if memo.current and memo.mark == mark and memo.content != content:
+        if memo.content == content:
+            # The same string object as before: later comparisons are identity checks, and its hash (a key of the
+            # worker's parse, see _after_pause) is computed once, not on every redraw while the worker runs.
+            content = memo.content
+        elif memo.current and memo.mark == mark:
             memo.changed_at = now  # edited without the cursor moving (a script, Find & Replace)
         memo.mark, memo.at, memo.content, memo.current, memo.line, memo.line_at = mark, now, content, True, None, None
         return content
@@ -240,6 +249,7 @@ class Runtime:
 
     def _after_pause(
         self,
+        kind: str,
         cache: dict[str, _Parsed],
         text: bpy.types.Text,
         extra: Hashable,
@@ -248,14 +258,16 @@ class Runtime:
         reuse: bool,
         now: float | None,
     ) -> Any:
-        """``compute(content)`` of ``text``, made on first use and then again only once the text has not changed for
-        :data:`PARSE_PAUSE` seconds (from the last change :meth:`read` saw; ``now``: ``time.monotonic()``
-        seconds); until then the last value is returned and :attr:`Runtime.on_parse_pending` is told when to
-        redraw. A keystroke costs a look at the cursor (:meth:`read`); a redraw without one, a read (``reuse``:
-        see there) and a comparison of two strings. ``extra`` is compared too (a change of it recomputes at
-        once); ``fresh``: read the Text and recompute now if it changed (commands). A second computation due in
-        the redraw that made one (no :meth:`read` without ``reuse`` in between) waits for the next redraw, asked
-        for :data:`STAGGER` seconds later, unless it is the first or ``fresh``."""
+        """``compute(content)`` of ``text`` (``kind`` names it), made on first use and then again only once the text
+        has not changed for :data:`PARSE_PAUSE` seconds (from the last change :meth:`read` saw; ``now``:
+        ``time.monotonic()`` seconds), and then on the worker thread (:attr:`background`): until its result is
+        ready the last value is returned and :attr:`Runtime.on_parse_pending` is told when to redraw (when the pause
+        ends, then every :data:`PARSE_POLL` seconds while the worker runs). A keystroke costs a look at the cursor
+        (:meth:`read`); a redraw without one, a read (``reuse``: see there) and a comparison of two strings.
+        ``extra`` is compared too (a change of it, like the first use, computes at once: there is nothing older to
+        show); ``fresh``: read the Text and compute now if it changed (commands). The worker holds the GIL while
+        fountain-py runs, but Python hands it back every ``sys.getswitchinterval()`` (5 ms), so the window's
+        redraws go on while the writer pauses. An error raised on the worker is raised here, by computing again."""
         now = time.monotonic() if now is None else now
         content = self.read_now(text, now=now) if fresh else self.read(text, reuse=reuse, now=now)
         cached = cache.get(text.name)
@@ -264,8 +276,16 @@ class Runtime:
         if cached is not None and not fresh and cached.extra == extra:
             memo = self._reads[text.as_pointer()]
             wait = memo.changed_at + PARSE_PAUSE - now
-            if wait <= 0 and self._parsed_in == self._redraws:  # this redraw parsed already
-                wait = STAGGER
+            if wait <= 0 and content is not None:
+                key = (kind, text.name, extra, content)
+                value = self.background.get(key, functools.partial(compute, content))
+                if value is not None:
+                    cache[text.name] = _Parsed(content, extra, value)
+                    return value
+                if self.background.error(key) is None:
+                    wait = PARSE_POLL
+                else:
+                    wait = -1.0  # the worker's computation raised: make it here, where the error is seen
             if wait > 0 or content is None:
                 if self.on_parse_pending is not None:
                     self.on_parse_pending(max(wait, 0.0))
@@ -273,8 +293,6 @@ class Runtime:
         if content is None:
             content = self.read_now(text, now=now)
         value = compute(content)
-        if not fresh:
-            self._parsed_in = self._redraws
         cache[text.name] = _Parsed(content, extra, value)
         return value
 
@@ -285,7 +303,7 @@ class Runtime:
         only after the text has been unchanged for :data:`PARSE_PAUSE` seconds (see :meth:`_after_pause`);
         ``fresh``: parse now if it changed (commands, which must work on the text as it is); ``reuse``: take
         the content another panel of this redraw read (:meth:`read`)."""
-        return self._after_pause(self._screenplays, text, None, fountain.parse, fresh, reuse, now)
+        return self._after_pause("screenplay", self._screenplays, text, None, fountain.parse, fresh, reuse, now)
 
     def script_stats(
         self,
@@ -297,13 +315,14 @@ class Runtime:
         now: float | None = None,
     ) -> ScriptStats:
         """Pages, eighths, runtime, characters and locations of ``text`` (``core.screenplay.stats``), cheap enough
-        for a panel's ``draw``, with the same pause as :meth:`screenplay` (one parse and pagination per change,
-        about 75 ms for a feature script; after a pause it waits one more redraw when the screenplay was just
-        parsed, see :data:`STAGGER`); ``fresh``: compute now if it changed (commands); ``reuse``: as for
-        :meth:`screenplay`. Raises ``ValueError`` for a ``seconds_per_page`` that is not positive."""
+        for a panel's ``draw``, with the same pause as :meth:`screenplay` (one parse and pagination per change, about
+        75 ms for a feature script, made on the worker thread after the pause); ``fresh``: compute now if it
+        changed (commands); ``reuse``: as for :meth:`screenplay`. Raises ``ValueError`` for a ``seconds_per_page``
+        that is not positive."""
         from .core.screenplay.stats import script_stats
 
         return self._after_pause(
+            "statistics",
             self._stats,
             text,
             seconds_per_page,

@@ -372,7 +372,10 @@ def test_script_stats_api_and_runtime_cache(addon: object) -> None:
     assert state.script_stats(source, now=100.1) is cached
     source.from_string(source.as_string() + "\n\nINT. NEW PLACE - DAY\n\nSomething.\n")
     assert state.script_stats(source, now=100.2) is cached, "not recomputed while the writer types"
-    fresh = state.script_stats(source, now=100.2 + runtime.PARSE_PAUSE + 0.01)
+    after = 100.2 + runtime.PARSE_PAUSE + 0.01
+    assert state.script_stats(source, now=after) is cached, "the pause gives it to the worker; no redraw waits"
+    state.background.join(30)
+    fresh = state.script_stats(source, now=after + runtime.PARSE_POLL)
     assert fresh is not cached and len(fresh.scenes) == 191
 
 

@@ -8,6 +8,7 @@ passed explicitly (``now=``) where the pause matters.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import bpy
@@ -173,9 +174,50 @@ def test_a_keystroke_costs_no_read_and_the_parse_follows_the_pause(addon: object
     assert asked and asked[0] == pytest.approx(runtime.PARSE_PAUSE), "a redraw is asked for after the pause"
     assert state.screenplay(source, now=11.1) is first and reads == [1], "a redraw without a keystroke reads"
     assert asked[-1] == pytest.approx(11.0 + runtime.PARSE_PAUSE - 11.1)
-    later = state.screenplay(source, now=11.0 + runtime.PARSE_PAUSE + 0.01)
-    assert len(later.scenes) == 191, "parsed once the text stayed unchanged for the pause"
+    after = 11.0 + runtime.PARSE_PAUSE + 0.01
+    assert state.screenplay(source, now=after) is first, "the redraw after the pause does not wait for the parse"
+    assert asked[-1] == pytest.approx(runtime.PARSE_POLL), "it asks for redraws while the worker parses"
+    later = _after_worker(state, lambda: state.screenplay(source, now=after + runtime.PARSE_POLL))
+    assert len(later.scenes) == 191, "parsed on the worker once the text stayed unchanged for the pause"
+    assert state.screenplay(source, now=after + 1.0) is later
     state._store = original  # type: ignore[method-assign]
+
+
+def _after_worker(state: Any, redraw: Any) -> Any:
+    """What ``redraw()`` shows once the runtime's worker thread has finished what it was given."""
+    state.background.join(30)
+    return redraw()
+
+
+def test_the_parse_after_the_pause_never_runs_on_the_main_thread(addon: object) -> None:
+    import threading
+
+    from screenwriter_llm import runtime
+    from screenwriter_llm.core.screenplay import fountain
+
+    state = runtime.get()
+    source = load_screenplay("Big-Fish.fountain")
+    first = state.screenplay(source, now=10.0)
+    stats = state.script_stats(source, now=10.0)
+    _type_heading(source, 3000)
+    state.screenplay(source, now=10.1)  # the keystroke's redraw
+    threads: list[str] = []
+    original = fountain.parse
+
+    def parse(text: str) -> fountain.Screenplay:
+        threads.append(threading.current_thread().name)
+        return original(text)
+
+    fountain.parse = parse  # type: ignore[assignment]
+    try:
+        t = 10.1 + runtime.PARSE_PAUSE + 0.01
+        assert state.screenplay(source, now=t) is first and state.script_stats(source, now=t, reuse=True) is stats
+        later = _after_worker(state, lambda: state.screenplay(source, now=t + 0.05))
+        later_stats = state.script_stats(source, now=t + 0.05, reuse=True)
+    finally:
+        fountain.parse = original  # type: ignore[assignment]
+    assert len(later.scenes) == 191 and len(later_stats.scenes) == 191
+    assert threads and all(name.startswith("screenwriter-parse") for name in threads), threads
 
 
 def test_an_edit_that_leaves_the_cursor_alone_is_seen(addon: object) -> None:
@@ -190,7 +232,9 @@ def test_an_edit_that_leaves_the_cursor_alone_is_seen(addon: object) -> None:
     source.lines[heading.start_line].body = "EXT. SOMEWHERE ELSE - NIGHT"  # as a script would: the cursor stays
     assert state.screenplay(source, now=10.2) is first, "not parsed before the pause"
     assert state.screenplay(source, now=10.2 + runtime.PARSE_PAUSE / 2) is first
-    later = state.screenplay(source, now=10.2 + runtime.PARSE_PAUSE + 0.01)
+    after = 10.2 + runtime.PARSE_PAUSE + 0.01
+    assert state.screenplay(source, now=after) is first, "given to the worker"
+    later = _after_worker(state, lambda: state.screenplay(source, now=after + runtime.PARSE_POLL))
     assert later.scenes[50].heading == "EXT. SOMEWHERE ELSE - NIGHT"
     assert later == fountain.parse(source.as_string())
 
@@ -208,7 +252,7 @@ def test_a_command_always_works_on_the_text_as_it_is(addon: object) -> None:
     assert state.screenplay(source, now=10.03) is fresh
 
 
-def test_statistics_wait_one_redraw_after_the_screenplay_was_parsed(addon: object) -> None:
+def test_statistics_follow_the_screenplay_on_the_worker(addon: object) -> None:
     from screenwriter_llm import runtime
 
     state = runtime.get()
@@ -221,10 +265,11 @@ def test_statistics_wait_one_redraw_after_the_screenplay_was_parsed(addon: objec
     state.screenplay(source, now=10.1)
     assert state.script_stats(source, now=10.1, reuse=True) is stats
     t = 10.1 + runtime.PARSE_PAUSE + 0.01
-    assert len(state.screenplay(source, now=t).scenes) == 191
-    assert state.script_stats(source, now=t + 0.06, reuse=True) is stats, "not a second parse in one redraw"
-    assert asked[-1] == pytest.approx(runtime.STAGGER), "the next redraw is asked for"
-    t += 0.06 + runtime.STAGGER
+    state.screenplay(source, now=t)
+    assert state.script_stats(source, now=t, reuse=True) is stats, "the redraw after the pause shows the last"
+    assert asked[-1] == pytest.approx(runtime.PARSE_POLL), "and asks for the next redraw"
+    state.background.join(30)
+    t += runtime.PARSE_POLL
     assert len(state.screenplay(source, now=t).scenes) == 191, "the next redraw (its first panel reads the Text)"
     later = state.script_stats(source, now=t, reuse=True)
     assert len(later.scenes) == 191
@@ -282,7 +327,7 @@ def test_the_cursor_line_is_kept_while_typing_on_one_line(addon: object) -> None
     state.screenplay(source, now=10.4)
     assert state.current_line(source, now=10.4) == 2500 == source.current_line_index
     assert state.current_line(source, now=10.41) == 2500
-    state.screenplay(source, now=10.4 + runtime.PARSE_PAUSE + 0.01)  # the pause: read and parsed again
+    state.screenplay(source, now=10.4 + runtime.PARSE_PAUSE + 0.01)  # the pause: read, parsed on the worker
     assert memo.line_at is None and state.current_line(source, now=10.4 + runtime.PARSE_PAUSE + 0.02) == 2500
 
 
@@ -299,3 +344,30 @@ def test_a_keystroke_redraw_is_known_as_typing_and_the_next_full_read_is_not(add
     assert state.typing(source, now=100.21), "the keystroke's redraw"
     assert not state.typing(source, now=100.2 + runtime.READ_REUSE + 0.01), "only for that redraw"
     assert state.read(source, now=101.0) is not None and not state.typing(source, now=101.0)
+
+
+def test_a_parse_that_fails_on_the_worker_raises_in_the_redraw_as_before(addon: object) -> None:
+    from screenwriter_llm import runtime
+    from screenwriter_llm.core.screenplay import fountain
+
+    state = runtime.get()
+    source = load_screenplay("Brick-and-Steel.fountain")
+    first = state.screenplay(source, now=10.0)
+    _type_heading(source, 5)
+    assert state.screenplay(source, now=10.05) is first  # the keystroke's redraw
+    original = fountain.parse
+
+    def broken(text: str) -> fountain.Screenplay:
+        time.sleep(0.2)  # still running when the redraw that gave it to the worker looks
+        raise ValueError("parser broke")
+
+    fountain.parse = broken  # type: ignore[assignment]
+    try:
+        after = 10.05 + runtime.PARSE_PAUSE + 0.01
+        assert state.screenplay(source, now=after) is first
+        state.background.join(30)
+        with pytest.raises(ValueError, match="parser broke"):  # computed again here, where the error is seen
+            state.screenplay(source, now=after + runtime.PARSE_POLL)
+    finally:
+        fountain.parse = original  # type: ignore[assignment]
+    assert len(state.screenplay(source, now=after + 1.0).scenes) == len(first.scenes) + 1

@@ -372,11 +372,13 @@ class Estimator:
     tokenizing at most, and a queue never grows a thread per key), unless that key is already queued or
     running. :meth:`estimate` does this for :func:`estimate_request` with :func:`estimate_key`. Only the most
     recent ``keep`` results are kept. An error raised by ``fn`` is kept as the key's message (:meth:`error`).
+    ``thread_name``: the worker thread's name prefix (what a profiler or ``threading.enumerate()`` shows).
     Thread-safe.
     """
 
-    def __init__(self, keep: int = 8) -> None:
+    def __init__(self, keep: int = 8, thread_name: str = "screenwriter-estimate") -> None:
         self._keep = keep
+        self._thread_name = thread_name
         self._lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._futures: dict[Hashable, concurrent.futures.Future[Any]] = {}
@@ -384,7 +386,7 @@ class Estimator:
 
     def _submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="screenwriter-estimate")
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=self._thread_name)
         return self._pool.submit(fn)
 
     def get(self, key: Hashable, fn: Callable[[], Any]) -> Any | None:
