@@ -5,6 +5,7 @@ Run it with the project's environment (real ``bpy`` 5.0.1, real LiteLLM)::
     .venv/bin/python scripts/bench.py              # everything, 4-4.5 minutes on 2 cores
     .venv/bin/python scripts/bench.py --no-window  # skip the Blender-window figures (scripts/bench_window.py)
     .venv/bin/python scripts/bench.py --quick      # development: no 100k-token run, fewer repeats
+    .venv/bin/python scripts/bench_helper.py       # only the provider call in a helper process, both ways
 
 It prints a table (figure, measured value with its spread, the baseline measured in the same run, the
 target, PASS/MISS) and writes ``bench/results.json``. What each figure means: ``docs/PERFORMANCE.md``.
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import gc
+import importlib
 import importlib.abc
 import json
 import math
@@ -1747,6 +1749,12 @@ def main(argv: list[str] | None = None) -> int:
         "--gateway", action=argparse.BooleanOptionalAction, default=True, help="the 8-artist studio gateway figures"
     )
     parser.add_argument("--gateway-only", action="store_true", help="only the 8-artist studio gateway figures")
+    parser.add_argument(
+        "--helper",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the provider call in a helper process, both ways (scripts/bench_helper.py)",
+    )
     parser.add_argument("--import-anatomy", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument(
         "--anatomy-only", action="store_true", help="only where the cold import's main-loop gaps go (4 fresh runs)"
@@ -1917,14 +1925,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         gc.unfreeze()
 
-        if args.window:
-            step("Blender window on Xvfb (scripts/bench_window.py)")
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
-            import bench_window
-
-            data, more = bench_window.measure(server, workdir)
-            results["figures"]["window"] = data
-            rows.extend(more)
+        # The figures measured by scripts of their own, each against this run's provider server.
+        for wanted, label, module_name, key in (
+            (args.helper, "the provider call in a helper process, both ways", "bench_helper", "helper_process"),
+            (args.window, "Blender window on Xvfb", "bench_window", "window"),
+        ):
+            if wanted:
+                step(f"{label} (scripts/{module_name}.py)")
+                sys.path.insert(0, str(Path(__file__).resolve().parent))
+                data, more = importlib.import_module(module_name).measure(server, workdir)
+                results["figures"][key] = data
+                rows.extend(more)
         if args.gateway:
             step("8 artists through one real LiteLLM Proxy and direct (scripts/bench_gateway.py)")
             data, more = measure_gateway_rows()
