@@ -157,6 +157,20 @@ def append_to_text(text: bpy.types.Text, piece: str) -> None:
     text.write(writable(piece))
 
 
+def _cursor_mark(text: bpy.types.Text) -> tuple[int, ...]:
+    """Where the cursor and the selection's end are in ``text``, cheap to read (no line is walked): their lines'
+    pointers, their byte offsets, and the cursor line's length in characters (a line freed and allocated again
+    at the same address would also need the same length to pass for the one the cursor was on)."""
+    line = text.current_line
+    return (
+        line.as_pointer(),
+        text.current_character,
+        text.select_end_line.as_pointer(),
+        text.select_end_character,
+        len(line.body),
+    )
+
+
 #: Longest line written into a Text (characters): ``Text.write`` costs grow with the square of a line's length (a
 #: 1 MB one-line answer took 15 s to write, 5 MB froze Blender for over 80 s; the same 5 MB in lines took 0.7 s), so
 #: longer lines are broken at write time (after a space when there is one) and the Text says so.
@@ -176,12 +190,18 @@ class StreamWriter:
     """
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
-        self._secrets = tuple(sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True))
+        from .core.provider.redact import MIN_SECRET, environment_secrets
+
+        # The environment's keys are read once here, not on every piece (redact(environment=False) in feed).
+        known = {s for s in (*secrets, *environment_secrets()) if s and len(s) >= MIN_SECRET}
+        self._secrets = tuple(sorted(known, key=len, reverse=True))
         self._hold = max((len(s) for s in self._secrets), default=1) - 1
         self._raw = ""
         self._ready: list[str] = []
         self._ready_chars = 0
         self._column = 0
+        #: Where the cursor was after the last flush (:func:`_cursor_mark`), None before the first.
+        self._mark: tuple[int, ...] | None = None
         #: How many lines were broken because they were longer than :data:`MAX_LINE_CHARS`.
         self.broken_lines = 0
 
@@ -191,7 +211,7 @@ class StreamWriter:
 
         self._raw += piece
         if self._secrets:
-            self._raw = redact(self._raw, self._secrets)
+            self._raw = redact(self._raw, self._secrets, environment=False)
         keep = 0 if final else self._held_tail()
         cut = len(self._raw) - keep
         out, self._raw = self._raw[:cut], self._raw[cut:]
@@ -234,14 +254,22 @@ class StreamWriter:
         return bool(self._ready_chars or self._raw)
 
     def flush(self, text: bpy.types.Text, limit: int = TICK_CHARS) -> bool:
-        """Write up to ``limit`` characters of what is ready at the end of ``text``; True when anything was."""
+        """Write up to ``limit`` characters of what is ready at the end of ``text``; True when anything was.
+
+        The cursor is moved to the end (``cursor_set``, which walks every line: its cost grows with the answer, 18 ms
+        per 100k tokens against 5 ms without it, ``docs/PERFORMANCE.md``) only when it is not where the last flush
+        left it, at the end (:func:`_cursor_mark`): the writer clicked, selected or typed in the Text meanwhile,
+        or something else wrote to it."""
         if not self._ready_chars:
             return False
         ready = "".join(self._ready)
         now, rest = ready[:limit], ready[limit:]
         self._ready = [rest] if rest else []
         self._ready_chars = len(rest)
-        append_to_text(text, now)
+        if self._mark is None or _cursor_mark(text) != self._mark:
+            text.cursor_set(_END_OF_LINE, character=_END_OF_LINE)
+        text.write(writable(now))
+        self._mark = _cursor_mark(text)
         return True
 
     def note(self) -> str:

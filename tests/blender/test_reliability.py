@@ -372,3 +372,34 @@ def test_the_pump_backs_off_for_a_slow_main_loop_and_comes_back_when_it_is_on_ti
     assert waits == pytest.approx(expected), "one hiccup changes nothing; two late in a row back off until on time"
     monkeypatch.setattr(runtime.Runtime, "busy", property(lambda self: False))
     assert pump._timer() is None and pump._tick_state["asked"] == pump.INTERVAL, "idle: unregistered, reset"
+
+
+def test_the_answer_goes_on_at_the_end_when_the_writer_clicks_selects_or_types_in_it(addon) -> None:
+    """The stream's writer moves the cursor to the end only when it is not where the last write left it: a click,
+    a selection or the writer's own typing in the output Text in between never gets the answer written there."""
+    from screenwriter_llm import texts
+
+    text = bpy.data.texts.new("Streamed answer")
+    writer = texts.StreamWriter(())
+
+    def stream(piece: str) -> None:
+        writer.feed(piece)
+        writer.flush(text)
+
+    stream("line one\nline two ")
+    stream("goes on ")  # nothing moved: written where the cursor was left, at the end
+    text.cursor_set(0, character=2)  # a click into the first line
+    stream("and on\n")
+    assert text.as_string() == "line one\nline two goes on and on\n"
+    text.select_set(0, 0, 0, 4)  # "line" selected: Text.write would replace it
+    stream("third")
+    assert text.as_string() == "line one\nline two goes on and on\nthird"
+    text.cursor_set(2, character=5)
+    text.write(" (my note)")  # the writer types at the end
+    stream(" fourth")
+    assert text.as_string() == "line one\nline two goes on and on\nthird (my note) fourth"
+    text.cursor_set(2, character=0)
+    text.write("X")  # typed at the start of the cursor's line: same line, other offset
+    stream(" fifth")
+    assert text.as_string().endswith("Xthird (my note) fourth fifth")
+    bpy.data.texts.remove(text)

@@ -64,6 +64,11 @@ _KEY_SHAPES = (
 )
 
 
+#: Text that none of :data:`_KEY_SHAPES` can match in lacks all of these (each shape needs one of them, matched
+#: here without case): the shapes' five searches are skipped for it (most of a streamed answer, every tick).
+_MAY_BE_SHAPED = re.compile(r"(?i)sk-|gsk_|xai-|pplx-|aiza|hf_|bearer|api|authorization")
+
+
 def redact_key(value: str) -> str:
     """A key shortened for display: a known prefix, ``…`` and the last four characters
     (``sk-proj-…abcd``); only ``…`` for a key shorter than 12 characters, and no tail either when
@@ -84,18 +89,21 @@ def environment_secrets() -> list[str]:
     return [value for value in (os.environ.get(name) for name in sorted(names)) if value]
 
 
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+def redact(text: str, secrets: Iterable[str | None] = (), *, environment: bool = True) -> str:
     """``text`` with each of ``secrets``, each provider key found in the environment and anything
     shaped like a provider key or bearer token replaced by its short form (:func:`redact_key`).
 
     ``None`` and empty secrets are ignored; secrets shorter than 4 characters are not searched for,
-    and those shorter than 12 only as whole words.
+    and those shorter than 12 only as whole words. ``environment=False``: the environment's keys are
+    not looked up (the caller passed them in ``secrets``, read once: :class:`...texts.StreamWriter`,
+    which redacts every piece of a stream).
     """
     if not text:
         return text
     if isinstance(secrets, str):  # one secret passed bare: never iterate its characters
         secrets = (secrets,)
-    values = {s.strip() for s in (*secrets, *environment_secrets()) if s and len(s.strip()) >= MIN_SECRET}
+    found = environment_secrets() if environment else ()
+    values = {s.strip() for s in (*secrets, *found) if s and len(s.strip()) >= MIN_SECRET}
     for value in sorted(values, key=len, reverse=True):
         if value not in text:
             continue
@@ -103,8 +111,9 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
             text = text.replace(value, redact_key(value))
         else:
             text = re.sub(rf"(?<![{_WORD}]){re.escape(value)}(?![{_WORD}])", ELLIPSIS, text)
-    for shape in _KEY_SHAPES:
-        text = shape.sub(_shorten, text)
+    if _MAY_BE_SHAPED.search(text):
+        for shape in _KEY_SHAPES:
+            text = shape.sub(_shorten, text)
     return text
 
 

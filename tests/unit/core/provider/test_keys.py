@@ -237,6 +237,33 @@ def test_key_shapes_are_redacted_without_being_known(no_env_keys, text, expected
     assert redact.redact(text) == expected
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "BEARER abcdefghijklmnopqrstuvwxyz0123",
+        "API-KEY=plain0123456789secretWXYZ",
+        "AUTHORIZATION: plain0123456789secretWXYZ",
+        "key sk-proj-abcdefghijklmnop1234",
+        "xai-0123456789abcdefghijWXYZ and pplx-0123456789abcdefghijWXYZ",
+    ],
+)
+def test_the_shape_searches_are_skipped_only_for_text_no_shape_can_match(no_env_keys, text):
+    """The quick test before the five shape searches (``_MAY_BE_SHAPED``) lets through everything a shape matches."""
+    assert redact._MAY_BE_SHAPED.search(text)
+    assert redact.redact(text) != text
+    plain = "INT. LIGHTHOUSE - NIGHT. The keeper writes a long letter to no one."
+    assert not redact._MAY_BE_SHAPED.search(plain) and redact.redact(plain) == plain
+
+
+def test_the_environment_is_not_read_when_the_caller_passed_its_keys(no_env_keys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-EnvironmentKey0123456789WXYZ")
+    assert "EnvironmentKey" not in redact.redact("x sk-proj-EnvironmentKey0123456789WXYZ y")
+    text = "x plainEnvironmentKey0123456789WXYZ y"
+    monkeypatch.setenv("OPENAI_API_KEY", "plainEnvironmentKey0123456789WXYZ")
+    assert redact.redact(text, environment=False) == text, "only what was passed"
+    assert redact.redact(text, ("plainEnvironmentKey0123456789WXYZ",), environment=False) == "x …WXYZ y"
+
+
 def test_redaction_is_idempotent(no_env_keys, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-IdempotentKey0123456789WXYZ")
     text = "a sk-proj-IdempotentKey0123456789WXYZ b Bearer abcdefghijklmnopqrstuvwxyz0123"
