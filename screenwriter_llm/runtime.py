@@ -41,7 +41,7 @@ PARSE_POLL = 0.04
 TASKS_CHECK_INTERVAL = 2.0
 #: Seconds that make one sidebar redraw (every panel drawn once takes a few milliseconds; a keystroke comes tens of
 #: milliseconds after the redraw before it): within them the panels after the first share what it read of a Text
-#: (:meth:`Runtime.read`).
+#: (:meth:`TextReads.read`).
 READ_REUSE = 0.05
 
 
@@ -86,86 +86,17 @@ class Running:
     sink: Sink
 
 
-@dataclass
-class Runtime:
-    """The add-on's state while it runs.
+class TextReads:
+    """What the panels last saw of each Text, by its pointer (at most 16 Texts): whether the writer is at work in
+    it (a keystroke changes the cursor's line, column or selection end: cheap to look at, no copy of the script),
+    its content when it was last read, and the cursor's line index. Main thread only."""
 
-    ``jobs``: running jobs by id, oldest first; ``runs``: whole-script runs; ``statuses``: the last status per
-    source Text name (kept after a job ends); ``listeners``: callables ``(job, batch)`` told of every batch after
-    it was written (the headless CLI echoes the text; tests hook in), run on the main thread; ``estimator``:
-    request estimates counted off the main thread.
-    """
+    def __init__(self) -> None:
+        self._reads: dict[int, _Read] = {}
 
-    jobs: dict[int, Running] = field(default_factory=dict)
-    runs: list[BatchRun] = field(default_factory=list)
-    statuses: dict[str, Status] = field(default_factory=dict)
-    listeners: list[Callable[[Job, Batch], None]] = field(default_factory=list)
-    estimator: Estimator = field(default_factory=lambda: Estimator(keep=16))
-    _screenplays: dict[str, _Parsed] = field(default_factory=dict)
-    _tasks: tuple[float, tuple[object, ...], TaskCatalog] | None = None
-    _stats: dict[str, _Parsed] = field(default_factory=dict)
-    _reads: dict[int, _Read] = field(default_factory=dict)
-    #: The parses and statistics made once the writer paused, each on this one worker thread (by kind, Text name,
-    #: parameter and content), so no redraw waits ~50-125 ms for fountain-py: see :meth:`_after_pause`.
-    background: Estimator = field(default_factory=lambda: Estimator(keep=4, thread_name="screenwriter-parse"))
-    #: Called with a delay in seconds when a panel shows an older parse of a script than its content: a redraw
-    #: that many seconds later will show the new one (a window registers a one-shot redraw timer).
-    on_parse_pending: Callable[[float], None] | None = None
-
-    # --- jobs ------------------------------------------------------------------------------------
-
-    def running(self) -> list[Job]:
-        """The running jobs, oldest first."""
-        return [entry.job for entry in self.jobs.values()]
-
-    def sink_of(self, job: Job) -> Sink | None:
-        """The sink of a running job."""
-        entry = self.jobs.get(job.id)
-        return entry.sink if entry else None
-
-    def job_for_target(self, target: str) -> Job | None:
-        """The running job writing into the Text ``target``, if any."""
-        if not target:
-            return None
-        return next((e.job for e in self.jobs.values() if e.sink.target == target), None)
-
-    def jobs_for(self, label: str) -> list[Job]:
-        """The running jobs working for the source Text ``label`` (or the probe's label)."""
-        return [e.job for e in self.jobs.values() if e.job.label == label]
-
-    def run_for(self, label: str) -> BatchRun | None:
-        """The whole-script run of the source Text ``label``, if one runs."""
-        return next((run for run in self.runs if run.label == label), None)
-
-    def report_sink(self, run: BatchRun) -> ReportSink | None:
-        """The sink that writes ``run``'s report."""
-        return run.payload  # type: ignore[return-value]
-
-    def status(self, label: str) -> Status | None:
-        """The status line to show for ``label``: a running run's or job's, else the last one kept."""
-        run = self.run_for(label)
-        if run is not None:
-            return Status(run.status_line(), "busy")
-        jobs = self.jobs_for(label)
-        if jobs:
-            from .core.jobs.status import describe
-
-            return describe(jobs[0])
-        return self.statuses.get(label)
-
-    def join(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for each background thread's queued and running work (the estimates,
-        then the parses): at quit and at unregister, since a thread frozen mid-import would deadlock Python's
-        finalisation (``pump._on_exit``)."""
-        self.estimator.join(timeout)
-        self.background.join(timeout)
-
-    @property
-    def busy(self) -> bool:
-        """True while any job or run is in progress."""
-        return bool(self.jobs or self.runs)
-
-    # --- parsed screenplays (never parsed twice for the same content) -----------------------------
+    def memo(self, text: bpy.types.Text) -> _Read:
+        """What was last seen of ``text`` (it was read before: :meth:`read` or :meth:`read_now`)."""
+        return self._reads[text.as_pointer()]
 
     def read(self, text: bpy.types.Text, *, reuse: bool = False, now: float | None = None) -> str | None:
         """The content of ``text`` for a panel's ``draw``, or None while the writer is at work in it.
@@ -173,7 +104,7 @@ class Runtime:
         None when the cursor's line (its pointer or body), column or selection end changed since the last call
         for this Text (a keystroke: it costs ~2 µs to see, no copy of the script), and for the rest of that
         redraw (:data:`READ_REUSE` seconds): the caller shows what it computed before and asks for a redraw
-        (:meth:`_after_pause`). Otherwise ``Text.as_string()`` (a copy of the whole script, 0.05-0.3 ms for
+        (:meth:`Runtime._after_pause`). Otherwise ``Text.as_string()`` (a copy of the whole script, 0.05-0.3 ms for
         143 KB); with ``reuse`` the content read less than :data:`READ_REUSE` seconds before with the same mark
         instead (the panels after the first of one redraw, where nothing edits the Text in between; the first,
         ``SCREENWRITER_PT_main``, reads it). ``now``: ``time.monotonic()`` seconds. Commands use
@@ -247,6 +178,89 @@ class Runtime:
             memo.line = line
         return line
 
+
+@dataclass
+class Runtime:
+    """The add-on's state while it runs.
+
+    ``jobs``: running jobs by id, oldest first; ``runs``: whole-script runs; ``statuses``: the last status per
+    source Text name (kept after a job ends); ``listeners``: callables ``(job, batch)`` told of every batch after
+    it was written (the headless CLI echoes the text; tests hook in), run on the main thread; ``estimator``:
+    request estimates counted off the main thread.
+    """
+
+    jobs: dict[int, Running] = field(default_factory=dict)
+    runs: list[BatchRun] = field(default_factory=list)
+    statuses: dict[str, Status] = field(default_factory=dict)
+    listeners: list[Callable[[Job, Batch], None]] = field(default_factory=list)
+    estimator: Estimator = field(default_factory=lambda: Estimator(keep=16))
+    _screenplays: dict[str, _Parsed] = field(default_factory=dict)
+    _tasks: tuple[float, tuple[object, ...], TaskCatalog] | None = None
+    _stats: dict[str, _Parsed] = field(default_factory=dict)
+    #: What the panels last saw of each Text (the cursor, the content): :class:`TextReads`.
+    reads: TextReads = field(default_factory=lambda: TextReads())
+    #: The parses and statistics made once the writer paused, each on this one worker thread (by kind, Text name,
+    #: parameter and content), so no redraw waits ~50-125 ms for fountain-py: see :meth:`_after_pause`.
+    background: Estimator = field(default_factory=lambda: Estimator(keep=4, thread_name="screenwriter-parse"))
+    #: Called with a delay in seconds when a panel shows an older parse of a script than its content: a redraw
+    #: that many seconds later will show the new one (a window registers a one-shot redraw timer).
+    on_parse_pending: Callable[[float], None] | None = None
+
+    # --- jobs ------------------------------------------------------------------------------------
+
+    def running(self) -> list[Job]:
+        """The running jobs, oldest first."""
+        return [entry.job for entry in self.jobs.values()]
+
+    def sink_of(self, job: Job) -> Sink | None:
+        """The sink of a running job."""
+        entry = self.jobs.get(job.id)
+        return entry.sink if entry else None
+
+    def job_for_target(self, target: str) -> Job | None:
+        """The running job writing into the Text ``target``, if any."""
+        if not target:
+            return None
+        return next((e.job for e in self.jobs.values() if e.sink.target == target), None)
+
+    def jobs_for(self, label: str) -> list[Job]:
+        """The running jobs working for the source Text ``label`` (or the probe's label)."""
+        return [e.job for e in self.jobs.values() if e.job.label == label]
+
+    def run_for(self, label: str) -> BatchRun | None:
+        """The whole-script run of the source Text ``label``, if one runs."""
+        return next((run for run in self.runs if run.label == label), None)
+
+    def report_sink(self, run: BatchRun) -> ReportSink | None:
+        """The sink that writes ``run``'s report."""
+        return run.payload  # type: ignore[return-value]
+
+    def status(self, label: str) -> Status | None:
+        """The status line to show for ``label``: a running run's or job's, else the last one kept."""
+        run = self.run_for(label)
+        if run is not None:
+            return Status(run.status_line(), "busy")
+        jobs = self.jobs_for(label)
+        if jobs:
+            from .core.jobs.status import describe
+
+            return describe(jobs[0])
+        return self.statuses.get(label)
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for each background thread's queued and running work (the estimates,
+        then the parses): at quit and at unregister, since a thread frozen mid-import would deadlock Python's
+        finalisation (``pump._on_exit``)."""
+        self.estimator.join(timeout)
+        self.background.join(timeout)
+
+    @property
+    def busy(self) -> bool:
+        """True while any job or run is in progress."""
+        return bool(self.jobs or self.runs)
+
+    # --- parsed screenplays (never parsed twice for the same content) -----------------------------
+
     def _after_pause(
         self,
         kind: str,
@@ -259,22 +273,22 @@ class Runtime:
         now: float | None,
     ) -> Any:
         """``compute(content)`` of ``text`` (``kind`` names it), made on first use and then again only once the text
-        has not changed for :data:`PARSE_PAUSE` seconds (from the last change :meth:`read` saw; ``now``:
+        has not changed for :data:`PARSE_PAUSE` seconds (from the last change :meth:`TextReads.read` saw; ``now``:
         ``time.monotonic()`` seconds), and then on the worker thread (:attr:`background`): until its result is
         ready the last value is returned and :attr:`Runtime.on_parse_pending` is told when to redraw (when the pause
         ends, then every :data:`PARSE_POLL` seconds while the worker runs). A keystroke costs a look at the cursor
-        (:meth:`read`); a redraw without one, a read (``reuse``: see there) and a comparison of two strings.
+        (:meth:`TextReads.read`); a redraw without one, a read (``reuse``: see there) and a comparison of two strings.
         ``extra`` is compared too (a change of it, like the first use, computes at once: there is nothing older to
         show); ``fresh``: read the Text and compute now if it changed (commands). The worker holds the GIL while
         fountain-py runs, but Python hands it back every ``sys.getswitchinterval()`` (5 ms), so the window's
         redraws go on while the writer pauses. An error raised on the worker is raised here, by computing again."""
         now = time.monotonic() if now is None else now
-        content = self.read_now(text, now=now) if fresh else self.read(text, reuse=reuse, now=now)
+        content = self.reads.read_now(text, now=now) if fresh else self.reads.read(text, reuse=reuse, now=now)
         cached = cache.get(text.name)
         if cached is not None and content is not None and cached.extra == extra and cached.content == content:
             return cached.value
         if cached is not None and not fresh and cached.extra == extra:
-            memo = self._reads[text.as_pointer()]
+            memo = self.reads.memo(text)
             wait = memo.changed_at + PARSE_PAUSE - now
             if wait <= 0 and content is not None:
                 key = (kind, text.name, extra, content)
@@ -291,7 +305,7 @@ class Runtime:
                     self.on_parse_pending(max(wait, 0.0))
                 return cached.value
         if content is None:
-            content = self.read_now(text, now=now)
+            content = self.reads.read_now(text, now=now)
         value = compute(content)
         cache[text.name] = _Parsed(content, extra, value)
         return value
@@ -302,7 +316,7 @@ class Runtime:
         """The parsed screenplay of ``text``, cheap enough for a panel's ``draw``: parsed on first use and then
         only after the text has been unchanged for :data:`PARSE_PAUSE` seconds (see :meth:`_after_pause`);
         ``fresh``: parse now if it changed (commands, which must work on the text as it is); ``reuse``: take
-        the content another panel of this redraw read (:meth:`read`)."""
+        the content another panel of this redraw read (:meth:`TextReads.read`)."""
         return self._after_pause("screenplay", self._screenplays, text, None, fountain.parse, fresh, reuse, now)
 
     def script_stats(

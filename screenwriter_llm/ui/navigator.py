@@ -144,7 +144,7 @@ class SCREENWRITER_PT_navigator(SidebarPanel, Panel):
             icon="TEXT",
         )
         col.label(text=f"Runtime ≈ {_clock(stats.runtime_seconds)} at a page a minute", icon="TIME")
-        scene = current_scene(stats, runtime.get().current_line(text))
+        scene = current_scene(stats, runtime.get().reads.current_line(text))
         if scene is not None:
             col.label(
                 text=f"Scene {scene.scene_number}: {format_eighths(scene.eighths)} pages, ≈ {_clock(scene.seconds)}",
@@ -166,7 +166,7 @@ class SCREENWRITER_PT_characters(SidebarPanel, Panel):
             layout.label(text="No character cues found")
             return
         lines = character_scene_lines(stats)
-        name, cursor = text.name, runtime.get().current_line(text)
+        name, cursor = text.name, runtime.get().reads.current_line(text)
         col = layout.column(align=True)
         for person, label in character_rows(stats):
             row = col.row(align=True)

@@ -4,7 +4,7 @@ Chat, Usage.
 Nothing slow on a draw path: a panel reads what the runtime state already holds (statuses, estimates counted
 off the main thread, the parsed screenplay cached by content) and never waits for anything. After a keystroke
 no panel copies the script (the cursor moved: they show the last parse until the writer pauses,
-:meth:`..runtime.Runtime.read`); in any other redraw the main panel reads it once and the panels after it take
+:meth:`..runtime.TextReads.read`); in any other redraw the main panel reads it once and the panels after it take
 that read (``reuse=True``). What each panel costs per keystroke: ``docs/PERFORMANCE.md``, "Typing stays
 instant".
 """
@@ -100,7 +100,7 @@ class SCREENWRITER_PT_main(SidebarPanel, Panel):
         state = runtime.get()
         text = commands.source_text(context, "")
         screenplay = state.screenplay(text) if text is not None else None  # this redraw's read of the script
-        typing = text is not None and state.typing(text)
+        typing = text is not None and state.reads.typing(text)
         col = layout.column(align=True)
         row = col.row(align=True)
         row.prop(config, "model", text="")
@@ -112,7 +112,7 @@ class SCREENWRITER_PT_main(SidebarPanel, Panel):
 
         current = None
         if text is not None and screenplay is not None:
-            current = screenplay.scene_at_line(state.current_line(text))
+            current = screenplay.scene_at_line(state.reads.current_line(text))
         row = layout.row(align=True)
         row.scale_y = 1.4
         label = f"Analyze Scene {current.number}" if current else "Analyze Scene"
@@ -162,7 +162,7 @@ class SCREENWRITER_PT_scenes(SidebarPanel, Panel):
         if not scenes:
             layout.label(text="No scene headings (INT. / EXT.) found", icon="INFO")
             return
-        current = screenplay.scene_at_line(state.current_line(text))
+        current = screenplay.scene_at_line(state.reads.current_line(text))
         shown = scene_window(len(scenes), current.number - 1 if current else None)
         labels = _scene_labels(screenplay)
         name = text.name
@@ -232,7 +232,7 @@ def _draw_estimate(
     main thread; "Estimating…" until ready (a timer redraws the sidebar). ``config``: the scene's settings;
     ``width``: :func:`chars_per_line`. A finished estimate's lines are kept for the same inputs (an estimate of
     the same messages, model, tokens, window and rates never changes), so a keystroke costs a comparison.
-    ``typing``: this redraw follows a keystroke (:meth:`.runtime.Runtime.typing`): the kept lines of the same
+    ``typing``: this redraw follows a keystroke (:meth:`.runtime.TextReads.typing`): the kept lines of the same
     messages are drawn without reading the settings again."""
     messages = _analysis_messages(context, screenplay, scene, name)
     if isinstance(messages, str):

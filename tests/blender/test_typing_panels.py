@@ -161,13 +161,13 @@ def test_a_keystroke_costs_no_read_and_the_parse_follows_the_pause(addon: object
 
     _type_heading(source, 2000)  # a keystroke's worth of change: the cursor moves
     reads: list[int] = []
-    original = state._store
+    original = state.reads._store
 
     def counted(*args: Any) -> str:
         reads.append(1)
         return original(*args)
 
-    state._store = counted  # type: ignore[method-assign]
+    state.reads._store = counted  # type: ignore[method-assign]
     assert state.screenplay(source, now=11.0) is first, "the last parse is shown while the writer types"
     assert state.screenplay(source, now=11.001, reuse=True) is first
     assert reads == [], "a keystroke does not copy the script"
@@ -180,7 +180,7 @@ def test_a_keystroke_costs_no_read_and_the_parse_follows_the_pause(addon: object
     later = _after_worker(state, lambda: state.screenplay(source, now=after + runtime.PARSE_POLL))
     assert len(later.scenes) == 191, "parsed on the worker once the text stayed unchanged for the pause"
     assert state.screenplay(source, now=after + 1.0) is later
-    state._store = original  # type: ignore[method-assign]
+    state.reads._store = original  # type: ignore[method-assign]
 
 
 def _after_worker(state: Any, redraw: Any) -> Any:
@@ -315,20 +315,20 @@ def test_the_cursor_line_is_kept_while_typing_on_one_line(addon: object) -> None
     source = load_screenplay("Big-Fish.fountain")
     source.cursor_set(2000, character=3)
     state.screenplay(source, now=10.0)
-    assert state.current_line(source, now=10.0) == 2000
-    memo = state._reads[source.as_pointer()]
+    assert state.reads.current_line(source, now=10.0) == 2000
+    memo = state.reads.memo(source)
     for i, t in enumerate((10.1, 10.2, 10.3)):  # three keystrokes on line 2000
         source.cursor_set(2000, character=3 + i)
         source.write("x")
         source.cursor_set(2000, character=4 + i)
         state.screenplay(source, now=t)
-        assert state.current_line(source, now=t) == 2000 and memo.line_at is not None
+        assert state.reads.current_line(source, now=t) == 2000 and memo.line_at is not None
     source.cursor_set(2500, character=0)  # a click elsewhere: another line
     state.screenplay(source, now=10.4)
-    assert state.current_line(source, now=10.4) == 2500 == source.current_line_index
-    assert state.current_line(source, now=10.41) == 2500
+    assert state.reads.current_line(source, now=10.4) == 2500 == source.current_line_index
+    assert state.reads.current_line(source, now=10.41) == 2500
     state.screenplay(source, now=10.4 + runtime.PARSE_PAUSE + 0.01)  # the pause: read, parsed on the worker
-    assert memo.line_at is None and state.current_line(source, now=10.4 + runtime.PARSE_PAUSE + 0.02) == 2500
+    assert memo.line_at is None and state.reads.current_line(source, now=10.4 + runtime.PARSE_PAUSE + 0.02) == 2500
 
 
 def test_a_keystroke_redraw_is_known_as_typing_and_the_next_full_read_is_not(addon: object) -> None:
@@ -337,13 +337,13 @@ def test_a_keystroke_redraw_is_known_as_typing_and_the_next_full_read_is_not(add
     state = runtime.get()
     source = load_screenplay("Brick-and-Steel.fountain")
     source.cursor_set(10, character=2)
-    assert state.read(source, now=100.0) is not None
-    assert not state.typing(source, now=100.0), "a read that copied the script is not typing"
+    assert state.reads.read(source, now=100.0) is not None
+    assert not state.reads.typing(source, now=100.0), "a read that copied the script is not typing"
     source.write("x")  # a keystroke: the cursor moves on
-    assert state.read(source, now=100.2) is None
-    assert state.typing(source, now=100.21), "the keystroke's redraw"
-    assert not state.typing(source, now=100.2 + runtime.READ_REUSE + 0.01), "only for that redraw"
-    assert state.read(source, now=101.0) is not None and not state.typing(source, now=101.0)
+    assert state.reads.read(source, now=100.2) is None
+    assert state.reads.typing(source, now=100.21), "the keystroke's redraw"
+    assert not state.reads.typing(source, now=100.2 + runtime.READ_REUSE + 0.01), "only for that redraw"
+    assert state.reads.read(source, now=101.0) is not None and not state.reads.typing(source, now=101.0)
 
 
 def test_a_parse_that_fails_on_the_worker_raises_in_the_redraw_as_before(addon: object) -> None:
