@@ -2,7 +2,7 @@
 
 Run it with the project's environment (real ``bpy`` 5.0.1, real LiteLLM)::
 
-    .venv/bin/python scripts/bench.py              # everything, 4-4.5 minutes on 2 cores
+    .venv/bin/python scripts/bench.py              # everything, 6.5-7 minutes on 2 cores
     .venv/bin/python scripts/bench.py --no-window  # skip the Blender-window figures (scripts/bench_window.py)
     .venv/bin/python scripts/bench.py --quick      # development: no 100k-token run, fewer repeats
     .venv/bin/python scripts/bench_helper.py       # only the provider call in a helper process, both ways
