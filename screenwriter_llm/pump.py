@@ -216,8 +216,8 @@ def _timer() -> float | None:
     """
     try:
         now = time.monotonic()
-        gap = now - _tick_state["last"] if _tick_state["last"] else _tick_state["asked"]
-        late = gap - _tick_state["asked"]
+        # How much later than the wait it asked for the main loop came back (none for the first tick after idle).
+        late = now - _tick_state["last"] - _tick_state["asked"] if _tick_state["last"] else 0.0
         _tick_state["last"] = now
         outputs, sources, streaming = tick()
         if streaming and now - _tick_state["status_redrawn"] >= STATUS_REDRAW_INTERVAL:

@@ -3,7 +3,8 @@ screenplays, estimates and listeners.
 
 One :class:`Runtime` exists while the add-on is registered (:func:`get`; :func:`reset` at unregister drops
 it, so nothing survives a disable). Panels read it and never compute on draw; operators and the API add to
-it through the pump. Main thread only, except the estimator's own threads.
+it through the pump. Main thread only, except the estimator's and the parser's own threads
+(:attr:`Runtime.estimator`, :attr:`Runtime.background`).
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ class Runtime:
     _tasks: tuple[float, tuple[object, ...], TaskCatalog] | None = None
     _stats: dict[str, _Parsed] = field(default_factory=dict)
     #: What the panels last saw of each Text (the cursor, the content): :class:`TextReads`.
-    reads: TextReads = field(default_factory=lambda: TextReads())
+    reads: TextReads = field(default_factory=TextReads)
     #: The parses and statistics made once the writer paused, each on this one worker thread (by kind, Text name,
     #: parameter and content), so no redraw waits ~50-125 ms for fountain-py: see :meth:`_after_pause`.
     background: Estimator = field(default_factory=lambda: Estimator(keep=4, thread_name="screenwriter-parse"))

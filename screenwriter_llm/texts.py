@@ -268,7 +268,7 @@ class StreamWriter:
         self._ready_chars = len(rest)
         if self._mark is None or _cursor_mark(text) != self._mark:
             text.cursor_set(_END_OF_LINE, character=_END_OF_LINE)
-        text.write(writable(now))
+        text.write(now)  # already made writable when it was queued (_queue takes writable(out))
         self._mark = _cursor_mark(text)
         return True
 
